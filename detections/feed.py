@@ -1,0 +1,166 @@
+"""A camera's live detections: poll the segment, push each result to sockets, sample history."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from streaming.burst_log import BurstLog
+from streaming.shm_layout import DetectionResult
+
+from .history import purge_older_than
+from .models import DetectionSample
+from .shm_reader import DetectionReader
+
+log = logging.getLogger("petcam.detections")
+# A database outage fails every flush: one line per 30 s with a count, no tracebacks.
+_store_faults = BurstLog(log, every=30.0)
+
+
+def detection_message(camera: str, result: DetectionResult, width: int | None,
+                      height: int | None) -> dict:
+    """The WebSocket message of DESIGN.md section 6."""
+    return {
+        "type": "detections",
+        "camera": camera,
+        "frame_number": result.frame_number,
+        "timestamp": round(result.timestamp, 6),
+        "frame_width": width,
+        "frame_height": height,
+        "detections": [
+            {"class_name": d.class_name, "confidence": round(d.confidence, 4),
+             "bbox": {"x": d.x, "y": d.y, "w": d.w, "h": d.h}}
+            for d in result.detections
+        ],
+    }
+
+
+def wall_clock(monotonic_ts: float) -> datetime:
+    """A CLOCK_MONOTONIC stamp from the daemon as UTC wall-clock time."""
+    age = time.clock_gettime(time.CLOCK_MONOTONIC) - monotonic_ts
+    return datetime.now(UTC) - timedelta(seconds=max(0.0, age))
+
+
+class DetectionFeed:
+    """Owns the detections reader thread of one camera and what follows each result."""
+
+    def __init__(self, camera: str, segment: str, group: str,
+                 frame_size: Callable[[], tuple[int | None, int | None]], *,
+                 sample_seconds: float = 1.0, retention_days: float = 30.0,
+                 poll_interval: float = 0.002) -> None:
+        self.camera = camera
+        self.group = group
+        self.reader = DetectionReader(segment)
+        self.frame_size = frame_size
+        self.sample_seconds = sample_seconds
+        self.retention_days = retention_days
+        self.poll_interval = poll_interval
+        self.published = 0
+        self.per_class: dict[str, int] = {}
+        # Called with each result on the loop (e.g. the event recording trigger).
+        self.listeners: list[Callable[[DetectionResult], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pending: list[DetectionSample] = []
+        self._last_sample = 0.0
+        self._flusher: asyncio.Task | None = None
+        self._sender: asyncio.Task | None = None
+        # Bounded: if the channel layer is away, old results are not worth sending.
+        self._outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=300)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._poll_loop, daemon=True,
+                                        name=f"detections-{self.camera}")
+        self._thread.start()
+        self._flusher = loop.create_task(self._flush_forever(), name=f"history-{self.camera}")
+        self._sender = loop.create_task(self._send_forever(), name=f"detections-{self.camera}")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        for task in (self._flusher, self._sender):
+            if task:
+                task.cancel()
+        if self._thread:
+            await asyncio.to_thread(self._thread.join, 2)
+        self.reader.close()
+        await self._flush()
+
+    def _poll_loop(self) -> None:
+        while not self._stop.is_set():
+            width, height = self.frame_size()
+            result = self.reader.poll(width, height)
+            if result is not None and self._loop and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(self._on_result, result, width, height)
+            time.sleep(self.poll_interval if self.reader._map is not None else 0.1)
+
+    def _on_result(self, result: DetectionResult, width: int | None, height: int | None) -> None:
+        self.published += 1
+        for det in result.detections:
+            self.per_class[det.class_name] = self.per_class.get(det.class_name, 0) + 1
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception:
+                log.exception("detection listener failed for %s", self.camera)
+        message = detection_message(self.camera, result, width, height)
+        if self._outbox.full():
+            self._outbox.get_nowait()  # the oldest result is the least worth sending
+        self._outbox.put_nowait(json.dumps(message))
+        now = time.monotonic()
+        if result.detections and now - self._last_sample >= self.sample_seconds:
+            self._last_sample = now
+            when = wall_clock(result.timestamp)
+            self._pending.extend(
+                DetectionSample(camera=self.camera, time=when, frame_number=result.frame_number,
+                                class_name=d.class_name, confidence=d.confidence,
+                                x=d.x, y=d.y, w=d.w, h=d.h)
+                for d in result.detections)
+
+    async def _send_forever(self) -> None:
+        """One sender, so results reach the group in order."""
+        layer = get_channel_layer()
+        while True:
+            text = await self._outbox.get()
+            try:
+                await layer.group_send(self.group, {"type": "camera.detections", "text": text})
+            except Exception:
+                log.debug("detections publish failed for %s", self.camera, exc_info=True)
+
+    async def _flush_forever(self) -> None:
+        next_purge = 0.0
+        while True:
+            await asyncio.sleep(2.0)
+            await self._flush()
+            if time.monotonic() >= next_purge:
+                next_purge = time.monotonic() + 3600
+                try:
+                    await database_sync_to_async(purge_older_than)(self.retention_days)
+                except Exception:
+                    log.warning("detection history purge failed", exc_info=True)
+
+    async def _flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        try:
+            await database_sync_to_async(DetectionSample.objects.bulk_create)(batch)
+        except Exception as exc:
+            # Database briefly away: keep the samples for the next flush (bounded).
+            _store_faults.warning(
+                f"store {self.camera}", "camera %s: could not store %d detection samples "
+                "(%s); will retry", self.camera, len(batch), type(exc).__name__)
+            self._pending = (batch + self._pending)[-10_000:]
+
+    def status(self) -> dict:
+        return {**self.reader.stats.as_dict(), "published": self.published,
+                "per_class": dict(self.per_class)}

@@ -1,0 +1,104 @@
+"""GET /metrics: Prometheus text, django-prometheus's registry plus every media worker's figures.
+
+Each enabled camera's worker is asked over the channel layer (RPC op
+"metrics", a short timeout, all cameras at once); one that does not answer
+shows as petcam_worker_up{camera} 0. Allowed from loopback (REMOTE_ADDR, never
+X-Forwarded-For) or with a staff user's token (Authorization: Bearer/Token) or
+staff session; anyone else gets 403.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import time
+from collections.abc import Iterable
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from rest_framework.exceptions import AuthenticationFailed
+
+from petcam_site.auth import BearerTokenAuthentication
+from petcam_site.health import camera_slugs
+from streaming import worker_metrics
+from streaming.worker_rpc import call_worker
+
+log = logging.getLogger("petcam.metrics")
+
+
+def is_loopback(address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
+    return (mapped or ip).is_loopback
+
+
+async def _is_staff(request: HttpRequest) -> bool:
+    try:
+        found = await sync_to_async(BearerTokenAuthentication().authenticate)(request)
+    except AuthenticationFailed:
+        return False
+    if found is not None:
+        return bool(found[0].is_active and found[0].is_staff)
+    user = await request.auser()
+    return bool(user.is_active and user.is_staff)
+
+
+async def _worker_families(camera: str, timeout: float) -> tuple[bool, list[Metric]]:
+    try:
+        data = await call_worker(camera, "metrics", timeout=timeout)
+    except Exception as exc:  # timeout, worker error, channel layer down: all "not up"
+        log.debug("metrics: worker of camera %s did not answer: %s", camera, exc)
+        return False, []
+    return True, worker_metrics.from_json(data)
+
+
+class _Families:
+    """A one-shot collector over already gathered families (for generate_latest)."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
+
+
+def merge(results: dict[str, tuple[bool, list[Metric]]], scrape_seconds: float) -> list[Metric]:
+    """One family per name, samples of every camera in it (the exposition format wants that)."""
+    up = GaugeMetricFamily("petcam_worker_up", "1 if the camera's media worker answered.",
+                           labels=["camera"])
+    merged: dict[str, Metric] = {}
+    for camera, (answered, families) in results.items():
+        up.add_metric([camera], 1.0 if answered else 0.0)
+        for family in families:
+            target = merged.setdefault(family.name,
+                                       Metric(family.name, family.documentation, family.type))
+            target.samples.extend(family.samples)
+    scrape = GaugeMetricFamily("petcam_metrics_scrape_seconds",
+                               "Time spent asking the media workers for this page.")
+    scrape.add_metric([], scrape_seconds)
+    return [up, scrape, *merged.values()]
+
+
+async def metrics(request: HttpRequest) -> HttpResponse:
+    if not is_loopback(request.META.get("REMOTE_ADDR", "")) and not await _is_staff(request):
+        return JsonResponse({"error": "forbidden",
+                             "detail": "/metrics is served to loopback or to a staff token."},
+                            status=403)
+    start = time.monotonic()
+    cameras = await camera_slugs()
+    answers = await asyncio.gather(*(_worker_families(slug, settings.PETCAM_METRICS_TIMEOUT)
+                                     for slug in cameras))
+    families = merge(dict(zip(cameras, answers, strict=True)), time.monotonic() - start)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(families))
+    # django-prometheus and the process collectors live in the default registry.
+    body = generate_latest(REGISTRY) + generate_latest(registry)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

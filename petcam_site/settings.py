@@ -1,0 +1,281 @@
+"""petcam settings: read from the environment once, here; code asks settings.
+
+Embedded default (no variables set): SQLite, in-memory channel layer, the
+media worker inside the ASGI process. DATABASE_URL and REDIS_URL switch to the
+production setup (PostgreSQL, Redis channel layer, separate media workers).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from petcam_site import logging_config, secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PETCAM_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+# --- Secret key and DEBUG (petcam_site/secret_key.py) ---
+# DEBUG shows stack traces and keeps every SQL query in memory: off unless asked for.
+DEBUG = env_bool("PETCAM_DEBUG", env_bool("DEBUG", env_bool("DJANGO_DEBUG", False)))
+# DJANGO_SECRET_KEY, else a random key made on the first start and kept in VAR_DIR/secret_key.
+SECRET_KEY = secret_key.load(VAR_DIR)
+secret_key.refuse_insecure(SECRET_KEY, DEBUG)
+_hosts = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
+ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "django_prometheus",  # request/DB figures on /metrics (petcam_site/metrics.py)
+    "rest_framework",
+    "rest_framework.authtoken",
+    "axes",
+    "drf_spectacular",
+    "streaming",
+    "recordings",
+    "detections",
+]
+
+MIDDLEWARE = [
+    # First and last: django-prometheus times the whole chain (sync or async views alike).
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "petcam_site.security_headers.FrameAncestorsMiddleware",
+    # Last: turns a login locked out by django-axes into petcam_site/login_guard's answer.
+    "axes.middleware.AxesMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "petcam_site.urls"
+ASGI_APPLICATION = "petcam_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, DATABASE_URL (PostgreSQL) in production ---
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("PETCAM_SQLITE_PATH", str(VAR_DIR / "petcam.sqlite3")),
+            # The web tier and the media worker write at once (logins, tokens, detections):
+            # a deferred transaction that upgrades to a write fails at once with "database
+            # is locked"; IMMEDIATE takes the write lock up front and waits for it.
+            "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer: in-memory by default, REDIS_URL in production ---
+REDIS_URL = os.environ.get("REDIS_URL", "")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                # redis-py's 5 s read timeout equals channels_redis's blocking wait:
+                # every idle receive would time out. Give the socket more.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
+                # Several petcam installs (or test runs) can share one Redis.
+                "prefix": os.environ.get("PETCAM_CHANNEL_PREFIX", "petcam"),
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+# django-axes first: it refuses a locked-out login before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (login page, admin login, POST /api/auth/token/): after
+# PETCAM_LOGIN_FAILURE_LIMIT wrong passwords for one username from one address, that
+# pair is locked out for PETCAM_LOGIN_LOCKOUT_MINUTES (429). A success resets the count.
+AXES_FAILURE_LIMIT = env_int("PETCAM_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=float(os.environ.get("PETCAM_LOGIN_LOCKOUT_MINUTES", "15")))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "petcam_site.login_guard.lockout_response"
+AXES_VERBOSE = False  # petcam_site/login_guard logs lockouts in one line
+
+# --- Security headers and cookies ---
+# Behind TLS (PETCAM_TLS=1): cookies only over HTTPS, and HSTS. Behind a TLS-terminating
+# proxy also set PETCAM_PROXY_SSL_HEADER=1 (the proxy must set X-Forwarded-Proto).
+PETCAM_TLS = env_bool("PETCAM_TLS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PETCAM_TLS
+SECURE_HSTS_SECONDS = env_int("PETCAM_HSTS_SECONDS", 31_536_000 if PETCAM_TLS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PETCAM_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("PETCAM_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("PETCAM_SSL_REDIRECT", False)
+if env_bool("PETCAM_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = Path(os.environ.get("PETCAM_MEDIA_ROOT", VAR_DIR / "media"))
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "petcam_site.auth.BearerTokenAuthentication",
+    ],
+    # Logged in and holding a role (petcam_site/permissions.py); views narrow it further.
+    "DEFAULT_PERMISSION_CLASSES": ["petcam_site.permissions.HasRole"],
+    "EXCEPTION_HANDLER": "petcam_site.api_errors.exception_handler",
+    # ?format= is ours (CSV export), not DRF's renderer override.
+    "URL_FORMAT_OVERRIDE": None,
+    # GET /api/schema/ (drf-spectacular); tests/openapi.json is the reviewed copy.
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "petcam API",
+    "DESCRIPTION": ("REST API of the petcam portal for mobile clients. Errors are "
+                    '{"error": code, "detail": text}. Authenticate with '
+                    "`Authorization: Bearer <token>` from POST /api/auth/token/."),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Only /health and the login page are public (DESIGN.md): the schema needs a login too.
+    "SERVE_PERMISSIONS": ["petcam_site.permissions.HasRole"],  # a role, as every API
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Camera and media worker ---
+PETCAM_SHM_STREAM = os.environ.get("PETCAM_SHM_STREAM", "/pet_camera_stream")
+PETCAM_SHM_DETECTIONS = os.environ.get("PETCAM_SHM_DETECTIONS", "/pet_camera_detections")
+PETCAM_CAMERA_SLUG = os.environ.get("PETCAM_CAMERA", "default")
+PETCAM_MAX_VIEWERS = env_int("PETCAM_MAX_VIEWERS", 10)
+# "inprocess": the media worker runs inside the ASGI server (embedded default);
+# "external": separate `manage.py media_worker` processes (production).
+PETCAM_WORKER_MODE = os.environ.get(
+    "PETCAM_WORKER_MODE", "external" if REDIS_URL else "inprocess"
+)
+if PETCAM_WORKER_MODE not in ("inprocess", "external", "off"):
+    raise ImproperlyConfigured("PETCAM_WORKER_MODE must be inprocess, external or off")
+# WebRTC viewers: give up on a peer not connected after PETCAM_ICE_TIMEOUT s, or
+# silent (no RTCP) for PETCAM_PEER_SILENCE_TIMEOUT s. No STUN/TURN unless set
+# (JSON list of RTCIceServer dicts: [{"urls": "stun:stun.example.org"}]).
+PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "15"))
+PETCAM_PEER_SILENCE_TIMEOUT = float(os.environ.get("PETCAM_PEER_SILENCE_TIMEOUT", "10"))
+PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
+PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
+# RTP payload size: aiortc's 1300 gives ~1336-byte datagrams, too big for a 1280 VPN MTU.
+PETCAM_RTP_PACKET_MAX = env_int("PETCAM_RTP_PACKET_MAX", 1200)
+# Benchmark switches: packetize once for all viewers; start viewers from the cached GOP.
+PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
+PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
+# Pace of the cached-GOP replay to a new viewer, in Mbit/s (live frames go at camera rate).
+PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
+PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"))
+# An offer that arrives while the camera is live but before its first SPS (the reader
+# joined mid-GOP) waits this long for it, so the answer states the real profile.
+PETCAM_SPS_WAIT_SECONDS = float(os.environ.get("PETCAM_SPS_WAIT_SECONDS", "3"))
+PETCAM_MAX_SDP_BYTES = env_int("PETCAM_MAX_SDP_BYTES", 64 * 1024)
+# Detection history: one detector result stored per this many seconds, kept this many days.
+PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
+PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))
+# Recording playback: a signed HLS link (?sig=) stays valid this many seconds.
+PETCAM_HLS_LINK_SECONDS = env_int("PETCAM_HLS_LINK_SECONDS", 2 * 3600)
+# Recorder: queue depth before it drops to the next IDR, default format, how
+# often live figures are saved, and the free space below which a start is refused.
+PETCAM_RECORDER_QUEUE_FRAMES = env_int("PETCAM_RECORDER_QUEUE_FRAMES", 300)
+PETCAM_RECORDING_FORMAT = os.environ.get("PETCAM_RECORDING_FORMAT", "mp4")
+PETCAM_RECORDING_CHECKPOINT_SECONDS = float(
+    os.environ.get("PETCAM_RECORDING_CHECKPOINT_SECONDS", "5"))
+PETCAM_RECORDING_MIN_FREE_BYTES = env_int("PETCAM_RECORDING_MIN_FREE_BYTES", 256 * 1024)
+# Event recording (recordings/event_trigger.py): a detection of one of these classes
+# (comma list; empty = off) at or above the confidence starts a recording that begins
+# PREROLL s before it and ends POSTROLL s after the last such detection.
+PETCAM_EVENT_CLASSES = os.environ.get("PETCAM_EVENT_CLASSES", "")
+PETCAM_EVENT_MIN_CONFIDENCE = float(os.environ.get("PETCAM_EVENT_MIN_CONFIDENCE", "0.5"))
+PETCAM_EVENT_PREROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_PREROLL_SECONDS", "5"))
+PETCAM_EVENT_POSTROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_POSTROLL_SECONDS", "10"))
+# Retention (recordings/retention.py, `manage.py apply_retention`); 0 turns a rule off.
+PETCAM_RETENTION_MAX_AGE_DAYS = float(os.environ.get("PETCAM_RETENTION_MAX_AGE_DAYS", "0"))
+PETCAM_RETENTION_MAX_BYTES = env_int("PETCAM_RETENTION_MAX_BYTES", 0)
+PETCAM_RETENTION_MIN_FREE_BYTES = env_int("PETCAM_RETENTION_MIN_FREE_BYTES", 0)
+# Embedded worker: look for cameras added in the admin this often (seconds; 0 = off,
+# then a new camera needs a restart). Changed or disabled cameras always need one.
+PETCAM_CAMERA_WATCH_SECONDS = float(os.environ.get("PETCAM_CAMERA_WATCH_SECONDS", "5"))
+# Seconds without a new frame before the camera counts as off.
+PETCAM_STALL_SECONDS = float(os.environ.get("PETCAM_STALL_SECONDS", "2.0"))
+
+# Logging (petcam_site/logging_config.py): readable lines, or LOG_FORMAT=json.
+LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+try:
+    LOGGING = logging_config.build(LOG_LEVEL, LOG_FORMAT)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+# How long /health waits for the media worker.
+PETCAM_HEALTH_TIMEOUT = float(os.environ.get("PETCAM_HEALTH_TIMEOUT", "3"))
+# How long /metrics waits for each camera's worker (then petcam_worker_up 0).
+PETCAM_METRICS_TIMEOUT = float(os.environ.get("PETCAM_METRICS_TIMEOUT", "2"))
+
+VAR_DIR.mkdir(parents=True, exist_ok=True)

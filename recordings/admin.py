@@ -1,0 +1,87 @@
+"""Recordings in the Django admin: thumbnails, filters, and deletes that remove the files."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .models import Recording
+from .retention import delete_recording
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = ("preview", "label", "camera", "status", "trigger", "started_at",
+                    "duration_s", "size", "keep")
+    list_display_links = ("label",)
+    list_filter = ("camera", "status", "trigger", "keep")
+    search_fields = ("name", "camera")
+    date_hierarchy = "started_at"
+    ordering = ("-started_at", "-id")
+    fields = ("player", "name", "keep", "camera", "status", "failure_reason", "trigger",
+              "format", "file", "thumbnail", "started_at", "ended_at", "duration",
+              "frame_count", "size_bytes",
+              "width", "height", "profile", "dropped_frames", "gaps", "detection_classes",
+              "previous_segment", "created_by", "created_at", "updated_at")
+    # Only the label and `keep` are the user's; file paths are always the server's.
+    readonly_fields = tuple(f for f in fields if f not in ("name", "keep"))
+
+    @admin.display(description="recording")
+    def player(self, obj):
+        if obj.format != Recording.Format.MP4:
+            return format_html('<a href="{}">download (.h264: play it with ffplay or VLC)</a>',
+                               reverse("recording-download", args=[obj.pk]))
+        return format_html('<video src="{}" controls preload="metadata" width="480" '
+                           'poster="{}" style="background:#000;border-radius:4px"></video>',
+                           reverse("recording-download", args=[obj.pk]),
+                           reverse("recording-thumbnail", args=[obj.pk]))
+
+    def has_add_permission(self, request):
+        return False  # recordings come from the recorder
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.status == Recording.Status.RECORDING:
+            return False  # still being written: stop it first
+        return super().has_delete_permission(request, obj)
+
+    @admin.display(description="")
+    def preview(self, obj):
+        return format_html('<img src="{}" alt="" width="120" loading="lazy" '
+                           'style="border-radius:4px;background:#000">',
+                           reverse("recording-thumbnail", args=[obj.pk]))
+
+    @admin.display(description="name", ordering="name")
+    def label(self, obj):
+        return obj.name or obj.file.name.rsplit("/", 1)[-1]
+
+    @admin.display(description="duration", ordering="duration")
+    def duration_s(self, obj):
+        return f"{obj.duration:.1f} s"
+
+    @admin.display(description="size", ordering="size_bytes")
+    def size(self, obj):
+        n = float(obj.size_bytes)
+        for unit in ("B", "KB", "MB", "GB"):
+            if n < 1024 or unit == "GB":
+                return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            n /= 1024
+        return ""
+
+    def delete_model(self, request, obj):
+        if obj.status == Recording.Status.RECORDING:
+            self.message_user(request, f"{obj} is still recording: stop it before deleting.",
+                              messages.ERROR)
+            return
+        delete_recording(obj)
+
+    def delete_queryset(self, request, queryset):
+        skipped = 0
+        for obj in queryset:
+            if obj.status == Recording.Status.RECORDING:
+                skipped += 1
+                continue
+            delete_recording(obj)
+        if skipped:
+            self.message_user(request, f"{skipped} recording(s) still in progress were not "
+                              "deleted: stop them first.", messages.WARNING)

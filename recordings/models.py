@@ -1,0 +1,175 @@
+"""Recordings catalog: one row per recorded file, written by the media worker's recorder."""
+
+from __future__ import annotations
+
+import secrets
+import unicodedata
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+NAME_MAX_LENGTH = 100
+FORMATS = ("mp4", "h264")
+TRIGGERS = ("manual", "event", "schedule")
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
+                           "\u2066\u2067\u2068\u2069")
+
+
+def validate_recording_name(value: str) -> None:
+    """A user's label for a recording: shown, never used as a path.
+
+    Refused: longer than 100 characters, path separators, "..", control characters
+    (NUL, newlines, DEL: Unicode Cc/Zl/Zp) and bidi overrides that disguise text.
+    """
+    if not isinstance(value, str):
+        raise ValidationError("A recording name must be text.", code="invalid_name")
+    if len(value) > NAME_MAX_LENGTH:
+        raise ValidationError(f"A recording name may be at most {NAME_MAX_LENGTH} characters.",
+                              code="invalid_name")
+    if "/" in value or "\\" in value:
+        raise ValidationError("A recording name may not contain '/' or '\\'.", code="invalid_name")
+    if ".." in value:
+        raise ValidationError("A recording name may not contain '..'.", code="invalid_name")
+    if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS for c in value):
+        raise ValidationError("A recording name may not contain control characters.",
+                              code="invalid_name")
+
+
+def clean_recording_name(value: object) -> str:
+    """The validated, whitespace-trimmed name ('' for none); ValidationError if refused."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ValidationError("A recording name must be text.", code="invalid_name")
+    validate_recording_name(value)  # before strip: a trailing "\n" is refused, not trimmed
+    return value.strip()
+
+
+def recording_relpath(camera: str, started: datetime, fmt: str, token: str | None = None) -> str:
+    """Server-chosen file name, relative to MEDIA_ROOT:
+    recordings/<camera>/<YYYY-MM-DD>/<camera>-<YYYYmmddTHHMMSSZ>-<random>.<ext> (UTC)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown recording format {fmt!r}")
+    token = token or secrets.token_hex(4)
+    day = started.strftime("%Y-%m-%d")
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    return f"recordings/{camera}/{day}/{camera}-{stamp}-{token}.{fmt}"
+
+
+def media_path(relpath: str) -> Path:
+    """Absolute path of a file under MEDIA_ROOT; ValueError if it would leave MEDIA_ROOT."""
+    root = Path(settings.MEDIA_ROOT).resolve()
+    path = (root / relpath).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise ValueError(f"{relpath!r} is not a path inside MEDIA_ROOT")
+    return path
+
+
+class Recording(models.Model):
+    """One recorded file (MP4 or raw H.264), in any state from recording to failed."""
+
+    class Format(models.TextChoices):
+        MP4 = "mp4", "MP4 (fragmented)"
+        H264 = "h264", "H.264 Annex-B"
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        EVENT = "event"
+        SCHEDULE = "schedule"
+
+    class Status(models.TextChoices):
+        RECORDING = "recording"
+        COMPLETE = "complete"
+        INTERRUPTED = "interrupted"  # the worker died while recording; file kept as found
+        FAILED = "failed"  # a write error (disk full...) ended it; what was written is kept
+
+    camera = models.SlugField(max_length=64)
+    file = models.FileField(max_length=255, help_text="relative to MEDIA_ROOT; chosen by the "
+                            "server, never from user input")
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.MP4)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.MANUAL)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
+    failure_reason = models.TextField(blank=True, help_text="why it failed or was interrupted; "
+                                      "also notes such as a stream change that ended a segment")
+    name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True,
+                            validators=[validate_recording_name], help_text="user's label")
+    started_at = models.DateTimeField(help_text="wall-clock time of the first frame")
+    ended_at = models.DateTimeField(null=True, blank=True)
+    duration = models.FloatField(default=0.0, help_text="seconds, from the camera timestamps")
+    frame_count = models.PositiveIntegerField(default=0)
+    size_bytes = models.BigIntegerField(default=0)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    profile = models.CharField(max_length=6, blank=True, help_text="profile-level-id, e.g. 640028")
+    thumbnail = models.FileField(max_length=255, null=True, blank=True,
+                                 help_text="JPEG relative to MEDIA_ROOT")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="recordings")
+    keep = models.BooleanField(default=False, help_text="exempt from retention")
+    detection_classes = models.JSONField(default=list, blank=True,
+                                         help_text="classes detected during the recording")
+    dropped_frames = models.PositiveIntegerField(
+        default=0, help_text="frames lost because the recorder fell behind (skipped to an IDR)")
+    gaps = models.PositiveIntegerField(
+        default=0, help_text="discontinuities in the camera's frame numbers inside the file")
+    previous_segment = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="next_segments",
+        help_text="the recording this one continues (the stream changed resolution/profile)")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["camera", "-started_at"], name="recording_camera_started"),
+            models.Index(fields=["-started_at"], name="recording_started"),
+            models.Index(fields=["status"], name="recording_status"),
+            models.Index(fields=["trigger"], name="recording_trigger"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(format__in=FORMATS),
+                                   name="recording_format_valid"),
+            models.CheckConstraint(condition=models.Q(trigger__in=TRIGGERS),
+                                   name="recording_trigger_valid"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.name or self.file.name.rsplit("/", 1)[-1]
+        return f"{self.camera} {label} ({self.status})"
+
+    @property
+    def path(self) -> Path:
+        return media_path(self.file.name)
+
+    def to_api(self) -> dict:
+        """The recording as the REST API and the worker's RPC show it."""
+        return {
+            "id": self.pk,
+            "camera": self.camera,
+            "name": self.name,
+            "format": self.format,
+            "trigger": self.trigger,
+            "status": self.status,
+            "failure_reason": self.failure_reason,
+            "file": self.file.name,
+            "filename": self.file.name,  # the seeds' field name
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+            "duration": round(self.duration, 3),
+            "frame_count": self.frame_count,
+            "bytes": self.size_bytes,
+            "size_bytes": self.size_bytes,
+            "width": self.width,
+            "height": self.height,
+            "profile": self.profile,
+            "thumbnail": self.thumbnail.name if self.thumbnail else None,
+            "created_by": self.created_by_id,
+            "keep": self.keep,
+            "detection_classes": self.detection_classes,
+            "dropped_frames": self.dropped_frames,
+            "gaps": self.gaps,
+            "previous_segment": self.previous_segment_id,
+        }

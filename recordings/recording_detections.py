@@ -1,0 +1,101 @@
+"""The stored detection history seen from inside a recording: times in recording seconds.
+
+A recording's second t is the wall-clock instant `started_at + t` (both the recorder
+and the detection feed turn the camera's CLOCK_MONOTONIC stamps into wall-clock time
+the same way), so every lookup is a range query on DetectionSample's (camera, time)
+index: `detection_camera_time` (detections/models.py). Samples are taken every
+PETCAM_DETECTION_SAMPLE_SECONDS while something is detected, all boxes of one
+detector result share one time: they are grouped back into results here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from detections.models import DetectionSample
+
+from .models import Recording
+
+MAX_WINDOW_SECONDS = 600.0  # one /detections/ answer covers at most this much
+MAX_ROWS = 20_000
+
+
+def sample_seconds() -> float:
+    return float(getattr(settings, "PETCAM_DETECTION_SAMPLE_SECONDS", 1.0)) or 1.0
+
+
+def span(rec: Recording) -> float:
+    """Seconds the recording covers (a running one: up to now)."""
+    if rec.status == Recording.Status.RECORDING and rec.started_at:
+        return max(rec.duration, (timezone.now() - rec.started_at).total_seconds())
+    return rec.duration
+
+
+def _at(rec: Recording, t: float) -> datetime:
+    return rec.started_at + timedelta(seconds=t)
+
+
+def _seconds(rec: Recording, when: datetime) -> float:
+    return round((when - rec.started_at).total_seconds(), 3)
+
+
+def _rows(rec: Recording, start: float, end: float, limit: int = MAX_ROWS):
+    """(time, frame_number, class, confidence, x, y, w, h) in [start, end), time order."""
+    return (DetectionSample.objects
+            .filter(camera=rec.camera, time__gte=_at(rec, start), time__lt=_at(rec, end))
+            .order_by("time", "id")
+            .values_list("time", "frame_number", "class_name", "confidence", "x", "y", "w", "h")
+            [:limit])
+
+
+def results(rec: Recording, start: float, end: float) -> list[dict]:
+    """Detector results in [start, end) recording seconds, the live message's shape."""
+    grouped: list[dict] = []
+    for when, frame_number, class_name, confidence, x, y, w, h in _rows(rec, start, end):
+        t = _seconds(rec, when)
+        if not grouped or grouped[-1]["frame_number"] != frame_number or grouped[-1]["time"] != t:
+            grouped.append({"time": t, "frame_number": frame_number, "detections": []})
+        grouped[-1]["detections"].append(
+            {"class_name": class_name, "confidence": round(confidence, 4),
+             "bbox": {"x": x, "y": y, "w": w, "h": h}})
+    return grouped
+
+
+def result_at(rec: Recording, t: float, tolerance: float) -> dict | None:
+    """The stored result nearest recording second t, if one is within `tolerance` s."""
+    nearest = None
+    for result in results(rec, max(0.0, t - tolerance), t + tolerance + 0.001):
+        if nearest is None or abs(result["time"] - t) < abs(nearest["time"] - t):
+            nearest = result
+    return nearest
+
+
+def timeline(rec: Recording) -> list[dict]:
+    """Per class, the stretches of the recording it was seen in: [[start, end], ...].
+
+    Consecutive samples of a class closer than 2.5 sample intervals are one stretch;
+    a stretch ends one sample interval after its last sample (clamped to the end).
+    """
+    step = sample_seconds()
+    gap = 2.5 * step
+    duration = span(rec)
+    stretches: dict[str, list[list[float]]] = {}
+    counts: dict[str, int] = {}
+    rows = (DetectionSample.objects
+            .filter(camera=rec.camera, time__gte=rec.started_at, time__lt=_at(rec, duration))
+            .order_by("time")
+            .values_list("time", "class_name"))
+    for when, class_name in rows.iterator(chunk_size=5000):
+        t = _seconds(rec, when)
+        counts[class_name] = counts.get(class_name, 0) + 1
+        runs = stretches.setdefault(class_name, [])
+        if runs and t - runs[-1][1] <= gap:
+            runs[-1][1] = t
+        else:
+            runs.append([t, t])
+    return [{"class_name": name, "count": counts[name],
+             "segments": [[s, round(min(duration, e + step), 3)] for s, e in runs]}
+            for name, runs in sorted(stretches.items())]

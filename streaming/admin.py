@@ -1,0 +1,41 @@
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from .models import Camera, CameraAccess
+from .sources import mask_credentials
+
+
+@admin.register(Camera)
+class CameraAdmin(admin.ModelAdmin):
+    list_display = ("slug", "name", "enabled", "source_kind", "stream_segment_name",
+                    "viewer_limit", "position")
+    list_editable = ("enabled", "position")
+    search_fields = ("slug", "name")
+    prepopulated_fields = {"slug": ("name",)}
+
+    @admin.display(description="source")
+    def source_kind(self, camera) -> str:
+        # RTSP credentials stay in the edit form, never in lists.
+        return mask_credentials(camera.source) if camera.source else "shared memory"
+
+
+class CameraAccessInline(admin.TabularInline):
+    """On the user page: the cameras the user may see (petcam_site/permissions.py)."""
+
+    model = CameraAccess
+    extra = 0
+    verbose_name = "camera this user may see"
+    verbose_name_plural = "Camera access: listed cameras only (none listed: all cameras)"
+
+
+_User = get_user_model()
+admin.site.unregister(_User)
+
+
+@admin.register(_User)
+class PetcamUserAdmin(UserAdmin):
+    """Django's user admin plus per-camera access; roles are the groups (viewers,
+    operators, admins)."""
+
+    inlines = [*UserAdmin.inlines, CameraAccessInline]

@@ -1,0 +1,27 @@
+"""`manage.py ensure_admin`: create the first admin with a random password, printed once."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Create an 'admin' superuser with a random password if no superuser exists yet."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username: str, **options):
+        users = get_user_model()
+        if users.objects.filter(is_superuser=True).exists():
+            self.stdout.write("Admin account exists (password was printed on first run; "
+                              "reset it with `.venv/bin/python manage.py changepassword admin`).")
+            return
+        password = secrets.token_urlsafe(12)
+        users.objects.create_superuser(username=username, email="", password=password)
+        self.stdout.write(self.style.SUCCESS(
+            f"Created admin account.  username: {username}  password: {password}\n"
+            "This password is shown only once: note it now."))

@@ -1,0 +1,80 @@
+"""Packetizes each access unit once for all viewers (aiortc does it once per viewer).
+
+aiortc's sender calls `encoder.pack(packet)` right after `track.recv()`, so a
+per-sender stand-in encoder can look up which access unit the track just
+returned and reuse the RTP payloads another viewer's sender already made.
+Each viewer still does its own RTP header, SRTP and sendto.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import av
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
+
+from .h264_processor import AccessUnit
+
+
+class PayloadCache:
+    """RTP payloads of recent access units, keyed by identity (the unit is kept alive)."""
+
+    # Viewers are at most a queue (90) plus a replayed GOP (60 at 30 fps) apart.
+    def __init__(self, size: int = 160) -> None:
+        self._size = size
+        self._entries: OrderedDict[int, tuple[AccessUnit, list[bytes]]] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def payloads(self, au: AccessUnit) -> list[bytes]:
+        entry = self._entries.get(id(au))
+        if entry is not None and entry[0] is au:
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(au.data))
+        self._entries[id(au)] = (au, payloads)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+        return payloads
+
+
+PAYLOADS = PayloadCache()
+
+
+class SharedPacketizer(Encoder):
+    """Stands in for aiortc's H264Encoder on one sender; never encodes.
+
+    It also learns the sender's random RTP timestamp origin: when pack() runs
+    for a frame, the previous frame has been sent whole, so the sender's last
+    wire timestamp minus that frame's media timestamp is the origin. With it a
+    browser can map a frame's RTP timestamp back to the camera clock.
+    """
+
+    def __init__(self, track, sender=None, cache: PayloadCache = PAYLOADS,
+                 shared: bool = True) -> None:
+        self.track = track  # has .last_unit: the AccessUnit behind the last packet
+        self.sender = sender
+        self.cache = cache
+        self.shared = shared
+        self.target_bitrate = 0  # REMB lands here; passthrough has no bitrate to steer
+        self.rtp_origin: int | None = None
+        self._previous_ts: int | None = None
+
+    def encode(self, frame, force_keyframe: bool = False):
+        raise TypeError("passthrough sender got a decoded frame")
+
+    def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
+        au = self.track.last_unit
+        if not self.shared or au is None or packet.size != len(au.data):
+            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(bytes(packet)))
+        else:
+            payloads = self.cache.payloads(au)
+        timestamp = convert_timebase(packet.pts, packet.time_base, VIDEO_TIME_BASE)
+        if self.rtp_origin is None and self._previous_ts is not None and self.sender:
+            wire = self.sender._RTCRtpSender__rtp_timestamp
+            self.rtp_origin = (wire - self._previous_ts) % 2**32
+        self._previous_ts = timestamp
+        return payloads, timestamp

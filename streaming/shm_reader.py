@@ -1,0 +1,291 @@
+"""Reads committed H.264 frames from the camera daemon's stream segment.
+
+The daemon bumps write_index *before* it copies a slot, and nothing marks the
+end of the copy. So the only proof that the slot of index i is complete is
+that write_index has moved past i (the single writer finished i before it
+started i+1); the slot stays intact until write_index reaches i+30. The reader
+therefore yields index i once write_index > i, re-checks write_index after
+copying, and discards the copy if the writer lapped it. It never guesses.
+
+Waiting for the next index costs one frame interval. When the writer's
+threads are visible in /proc, WriterProbe proves the newest slot complete as
+soon as the writer is asleep again (see shm_writer_probe), so the newest
+frame is yielded about one slot-copy time after the bump.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import shm_segment
+from .burst_log import BurstLog
+from .shm_layout import (
+    FORMAT_H264,
+    FRAME_DATA_CAPACITY,
+    FRAME_DATA_OFFSET,
+    FRAME_INTERVAL_OFFSET,
+    KNOWN_FORMATS,
+    RING_SLOTS,
+    SHARED_FRAME_BUFFER_SIZE,
+    WRITE_INDEX,
+    WRITE_INDEX_OFFSET,
+    FrameHeader,
+    slot_for_index,
+    slot_offset,
+)
+from .shm_writer_probe import WriterProbe
+
+log = logging.getLogger("petcam.shm")
+
+U32 = 1 << 32
+
+# Reader states, as shown on the live page and /health.
+WAITING = "waiting"  # segment absent or unusable: camera daemon not running
+STALLED = "stalled"  # segment present, but no new frame for a while
+LIVE = "live"
+
+
+@dataclass(frozen=True, slots=True)
+class RawFrame:
+    """One complete access unit as the daemon wrote it."""
+
+    header: FrameHeader
+    data: bytes
+    write_index: int
+    read_ns: int  # CLOCK_MONOTONIC when the reader finished copying it
+
+
+@dataclass
+class ReaderStats:
+    state: str = WAITING
+    frames_read: int = 0
+    gaps: int = 0  # times frame_number jumped
+    frames_missed: int = 0  # frame numbers skipped over by those jumps
+    overwritten: int = 0  # copies discarded because the writer lapped them
+    skipped: dict[str, int] = field(default_factory=dict)  # bad slots by reason
+    attaches: int = 0
+    restarts: int = 0  # writer reset or segment recreated
+    early_commits: int = 0  # newest slots proven complete by the writer probe
+    frame_interval_ms: int = 0
+    last_frame_ns: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "frames_read": self.frames_read,
+            "gaps": self.gaps,
+            "frames_missed": self.frames_missed,
+            "overwritten": self.overwritten,
+            "skipped": dict(self.skipped),
+            "attaches": self.attaches,
+            "restarts": self.restarts,
+            "early_commits": self.early_commits,
+            "frame_interval_ms": self.frame_interval_ms,
+        }
+
+
+def _ahead(a: int, b: int) -> int:
+    """How far write_index `a` is ahead of `b`, modulo 2**32 (negative: behind)."""
+    d = (a - b) % U32
+    return d - U32 if d >= U32 // 2 else d
+
+
+def _start_index(write_index: int) -> int:
+    """Index of the newest committed slot (the writer is still on write_index)."""
+    return write_index - 1 if write_index >= 2 else 1
+
+
+def looks_like_annexb(data: bytes) -> bool:
+    return data[:3] == b"\0\0\1" or data[:4] == b"\0\0\0\1"
+
+
+class FrameReader:
+    """Polls one stream segment; attaches, re-attaches and validates by itself."""
+
+    def __init__(self, name: str, *, backoff_initial: float = 0.05, backoff_max: float = 2.0,
+                 identity_check_interval: float = 0.25, stall_after: float = 2.0,
+                 probe_writer: bool = True) -> None:
+        self.name = name
+        self.stats = ReaderStats()
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._backoff = backoff_initial
+        self._next_attempt = 0.0
+        self._check_interval = identity_check_interval
+        self._next_check = 0.0
+        self._stall_after = stall_after
+        self._map: shm_segment.Mapping | None = None
+        self._probe_writer = probe_writer
+        self._probe: WriterProbe | None = None
+        self._next_index: int | None = None  # next write_index whose slot we want
+        self._early_index: int | None = None  # newest index yielded before its commit
+        self._last_progress = 0.0
+        self._prev_frame_number: int | None = None
+        self._faults = BurstLog(log)
+
+    # --- attachment ---------------------------------------------------------------
+
+    @property
+    def attached(self) -> bool:
+        return self._map is not None
+
+    def _try_attach(self, now: float) -> bool:
+        if now < self._next_attempt:
+            return False
+        try:
+            self._map = shm_segment.open_readonly(self.name, SHARED_FRAME_BUFFER_SIZE)
+        except (FileNotFoundError, ValueError, PermissionError) as exc:
+            self._next_attempt = now + self._backoff
+            self._backoff = min(self._backoff * 2, self._backoff_max)
+            if isinstance(exc, FileNotFoundError):
+                log.debug("stream segment %s absent, retry in %.2fs", self.name, self._backoff)
+            else:
+                self._faults.warning("attach", "stream segment %s unusable: %s", self.name, exc)
+            return False
+        self._backoff = self._backoff_initial
+        if self._probe_writer:
+            self._probe = WriterProbe(self._map.path, self._map.inode)
+        self._next_index = None
+        self._early_index = None
+        self._prev_frame_number = None
+        self._last_progress = now
+        self._next_check = now + self._check_interval
+        self.stats.attaches += 1
+        if self.stats.attaches > 1:
+            self.stats.restarts += 1
+        self.stats.state = STALLED
+        log.info("attached to stream segment %s", self._map.path)
+        return True
+
+    def detach(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+        self.stats.state = WAITING
+
+    def close(self) -> None:
+        self.detach()
+
+    # --- reading -----------------------------------------------------------------
+
+    def poll(self) -> list[RawFrame]:
+        """Every frame committed since the last call, oldest first (may be empty)."""
+        now = time.monotonic()
+        if self._map is None and not self._try_attach(now):
+            return []
+        if now >= self._next_check:
+            self._next_check = now + self._check_interval
+            if not self._map.is_current():
+                log.warning("stream segment %s removed or replaced; waiting for camera", self.name)
+                self.detach()
+                self._next_attempt = now  # try at once: a restart recreates it quickly
+                return []
+        mm = self._map.mm
+        write_index = WRITE_INDEX.unpack_from(mm, WRITE_INDEX_OFFSET)[0]
+        self.stats.frame_interval_ms = WRITE_INDEX.unpack_from(mm, FRAME_INTERVAL_OFFSET)[0]
+
+        if self._next_index is None:
+            # Start from the newest committed frame, not the stale ring behind it.
+            self._next_index = _start_index(write_index)
+        behind = _ahead(write_index, self._next_index)
+        if behind < 0:
+            # The counter went back: the writer restarted in the same segment
+            # (or has not written its first frame yet, write_index 0).
+            if write_index != 0 or self._prev_frame_number is not None:
+                log.warning("stream %s: write_index went back to %d; writer restarted",
+                            self.name, write_index)
+                self.stats.restarts += 1
+            self._prev_frame_number = None
+            self._early_index = None
+            self._next_index = _start_index(write_index)
+            behind = max(0, _ahead(write_index, self._next_index))
+        if behind > RING_SLOTS - 1:
+            # Fell more than a ring behind; the oldest still intact is write_index-29.
+            self._next_index = (write_index - (RING_SLOTS - 1)) % U32
+            behind = RING_SLOTS - 1
+
+        frames = []
+        for _ in range(behind):
+            if self._next_index != self._early_index:  # not yielded early already
+                frame = self._read_committed(self._next_index)
+                if frame is not None:
+                    frames.append(frame)
+            self._next_index = (self._next_index + 1) % U32
+        if (self._probe is not None and write_index != 0 and self._next_index == write_index
+                and self._early_index != write_index and self._probe.writers_asleep()):
+            # The newest slot, write_index itself: complete once the writer sleeps.
+            self._early_index = write_index
+            behind += 1
+            frame = self._read_committed(write_index)
+            if frame is not None:
+                self.stats.early_commits += 1
+                frames.append(frame)
+        if behind > 0:
+            self._last_progress = now
+            self.stats.state = LIVE
+        elif now - self._last_progress > self._stall_after and self.stats.state == LIVE:
+            log.warning("stream %s: no frame for %.1fs; waiting for camera",
+                        self.name, now - self._last_progress)
+            self.stats.state = STALLED
+        return frames
+
+    def _read_committed(self, index: int) -> RawFrame | None:
+        mm = self._map.mm
+        off = slot_offset(slot_for_index(index))
+        header = FrameHeader.unpack_from(mm, off)
+        data = b""
+        reason = self._reject_header(header)
+        if reason is None:
+            data = mm[off + FRAME_DATA_OFFSET:off + FRAME_DATA_OFFSET + header.data_size]
+        # The slot is valid only if the writer did not lap it while we copied.
+        now_index = WRITE_INDEX.unpack_from(mm, WRITE_INDEX_OFFSET)[0]
+        if _ahead(now_index, index) >= RING_SLOTS:
+            self.stats.overwritten += 1
+            self._faults.warning("overwritten", "stream %s: reader lapped by writer at index %d",
+                                 self.name, index)
+            return None
+        self._track_frame_number(header.frame_number)
+        if reason is None and not looks_like_annexb(data):
+            reason = "not_annexb"
+        if reason is not None:
+            self.stats.skipped[reason] = self.stats.skipped.get(reason, 0) + 1
+            self._faults.warning(reason, "stream %s: skipped frame %d (%s)",
+                                 self.name, header.frame_number, reason)
+            return None
+        self.stats.frames_read += 1
+        read_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        self.stats.last_frame_ns = read_ns
+        return RawFrame(header, data, index, read_ns)
+
+    @staticmethod
+    def _reject_header(h: FrameHeader) -> str | None:
+        if h.format != FORMAT_H264:
+            return "other_format" if h.format in KNOWN_FORMATS else "unknown_format"
+        if h.data_size > FRAME_DATA_CAPACITY:
+            return "oversize"
+        if h.data_size == 0:
+            return "empty"
+        return None
+
+    def _track_frame_number(self, number: int) -> None:
+        prev = self._prev_frame_number
+        self._prev_frame_number = number
+        if prev is None or number == prev + 1:
+            return
+        if number <= prev:
+            log.info("stream %s: frame_number restarted at %d", self.name, number)
+            return
+        self.stats.gaps += 1
+        self.stats.frames_missed += number - prev - 1
+
+    def frames(self, should_stop, poll_interval: float = 0.001) -> Iterator[RawFrame]:
+        """Blocking generator for a reader thread; ends when should_stop() is true."""
+        while not should_stop():
+            batch = self.poll()
+            if batch:
+                yield from batch
+            else:
+                time.sleep(poll_interval if self.attached else min(self._backoff, 0.1))

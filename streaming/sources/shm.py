@@ -1,0 +1,38 @@
+"""The camera daemon's shared-memory ring as a frame source (see streaming/shm_reader)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ..shm_reader import FrameReader, ReaderStats
+from . import SourceFrame
+
+
+class ShmSource:
+    kind = "shm"
+    stop_timeout = 2.0  # polling: sees stop within a millisecond or so
+
+    def __init__(self, segment: str, *, stall_after: float = 2.0) -> None:
+        self.segment = segment
+        self.reader = FrameReader(segment, stall_after=stall_after)
+
+    @property
+    def stats(self) -> ReaderStats:
+        return self.reader.stats
+
+    @property
+    def state(self) -> str:
+        return self.reader.stats.state
+
+    def frames(self, should_stop: Callable[[], bool]) -> Iterator[SourceFrame]:
+        for raw in self.reader.frames(should_stop):
+            h = raw.header
+            yield SourceFrame(raw.data, h.frame_number, h.timestamp, h.width, h.height)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "segment": self.segment, "attached": self.reader.attached,
+                "reconnects": self.reader.stats.restarts}
+
+    def close(self) -> None:
+        self.reader.close()

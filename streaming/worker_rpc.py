@@ -1,0 +1,52 @@
+"""Request/reply with a camera's media worker over the channel layer.
+
+The web tier is stateless: it sends a request to the worker's channel and
+waits on a fresh reply channel. The same path serves the in-process worker
+(in-memory layer) and separate worker processes (Redis layer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
+
+
+class WorkerUnavailable(Exception):
+    """The media worker did not answer in time (HTTP 504)."""
+
+
+class WorkerError(Exception):
+    """The media worker answered with an error (code, detail)."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def worker_channel(camera: str) -> str:
+    return f"petcam.worker.{camera}"
+
+
+async def call_worker(camera: str, op: str, timeout: float = 2.0, **args: Any) -> dict:
+    layer = get_channel_layer()
+    try:
+        reply_to = await layer.new_channel("petcam.reply.")
+        # A request nobody answered in time is void: a worker (re)starting later
+        # must not carry out an offer or a recording start the caller gave up on.
+        await layer.send(worker_channel(camera), {"type": "rpc", "op": op, "reply_to": reply_to,
+                                                  "args": args, "expires": time.time() + timeout})
+        reply = await asyncio.wait_for(layer.receive(reply_to), timeout)
+    except TimeoutError as exc:
+        raise WorkerUnavailable(f"media worker for camera {camera!r} did not answer "
+                                f"within {timeout:.1f}s") from exc
+    except (OSError, ConnectionError, RedisError) as exc:  # Redis down or restarting
+        raise WorkerUnavailable(f"media worker for camera {camera!r} unreachable: channel "
+                                f"layer error ({type(exc).__name__}: {exc})") from exc
+    if reply.get("error"):
+        raise WorkerError(reply["error"], reply.get("detail", ""))
+    return reply["result"]

@@ -1,0 +1,106 @@
+"""Shared fixtures: unique shared-memory names, free ports, a running site."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from streaming import shm_segment
+from tests.processes import pick_free_port
+from tests.services import redis_url_or_skip, scratch_postgres_database
+
+
+@pytest.fixture(autouse=True)
+def _seeded_default_camera(request):
+    """The `default` camera migration 0002 seeds. A transactional test ends with a flush
+    that empties every table; seed it again so test order never matters (under
+    pytest-xdist it varies). tests/roles.py does the same for the role groups."""
+    if request.node.get_closest_marker("django_db") is None and not (
+            {"db", "transactional_db"} & set(request.fixturenames)):
+        return
+    from importlib import import_module
+
+    from django.apps import apps
+
+    request.getfixturevalue("_django_db_helper")
+    import_module("streaming.migrations.0002_seed_default_camera").seed(apps, None)
+
+
+@pytest.fixture
+def shm_name():
+    """A unique segment name, removed after the test."""
+    name = f"/petcam_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    shm_segment.unlink(name)
+
+
+@pytest.fixture
+def free_port() -> int:
+    return pick_free_port()
+
+
+@pytest.fixture
+def postgres_url():
+    """A scratch PostgreSQL database (production mode)."""
+    with scratch_postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return redis_url_or_skip()
+
+
+@pytest.fixture(scope="session")
+def two_camera_site(tmp_path_factory):
+    """`serve --simulate --cameras 2`, shared by the API, multi-camera and portal tests."""
+    from tests.two_camera_site import two_camera_site as start
+
+    with start(tmp_path_factory.mktemp("two-cameras")) as site:
+        _two_camera_site.append(site)
+        yield site
+
+
+# Modules that share the two-camera site (tests/two_camera_site.py).
+TWO_CAMERA_MODULES = ("test_mobile_client.py", "test_multi_camera.py", "test_openapi.py",
+                      "test_portal_e2e.py")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`make test` runs two pytest-xdist workers. Each takes whole modules (their module
+    fixtures start one site each), and the modules sharing the two-camera site all go to
+    one worker, so that site starts once and stops after its last test there."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "two-camera-site" if Path(path).name in TWO_CAMERA_MODULES else path
+
+    return ModuleScheduling(config, log)
+
+
+# The shared two-camera site stops after the last test that uses it, not at the end of
+# the session: its simulators would otherwise load the machine under every later module.
+_two_camera_site: list = []
+_last_two_camera_test: list = []
+
+
+@pytest.hookimpl(trylast=True)  # after -k/-m deselection
+def pytest_collection_modifyitems(session, config, items):
+    users = [item for item in items if "two_camera_site" in getattr(item, "fixturenames", ())]
+    _last_two_camera_test[:] = users[-1:]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield  # first the item's own fixtures (module fixtures may still use the site)
+    if _last_two_camera_test and item is _last_two_camera_test[0]:
+        for site in _two_camera_site:
+            site.close()
+
+
+os.environ.setdefault("PETCAM_LOG_QUIET", "1")
