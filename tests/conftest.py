@@ -104,3 +104,44 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 os.environ.setdefault("PETCAM_LOG_QUIET", "1")
+
+
+# --- short explanations for comparisons of big binary data ---------------------------
+
+BULKY_BYTES = 4096
+
+
+def _byte_size(value: object) -> int | None:
+    """Total bytes in a bytes-like value or a list/tuple of them; None for anything else."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value)
+    if isinstance(value, list | tuple) and value and all(
+            isinstance(v, bytes | bytearray | memoryview) for v in value):
+        return sum(len(v) for v in value)
+    return None
+
+
+def _first_difference(left: bytes, right: bytes) -> int:
+    return next((i for i, (a, b) in enumerate(zip(left, right, strict=False)) if a != b),
+                min(len(left), len(right)))
+
+
+def pytest_assertrepr_compare(op, left, right):
+    """pytest's own diff of megabytes of video (difflib) runs for many minutes; say
+    where the data first differs instead."""
+    sizes = _byte_size(left), _byte_size(right)
+    if op != "==" or None in sizes or max(sizes) < BULKY_BYTES:
+        return None
+    if isinstance(left, list | tuple):
+        lines = [f"{len(left)} byte strings ({sizes[0]} bytes) == "
+                 f"{len(right)} byte strings ({sizes[1]} bytes)"]
+        for i, (a, b) in enumerate(zip(left, right, strict=False)):
+            if a != b:
+                lines.append(f"item {i} differs: {len(a)} vs {len(b)} bytes, "
+                             f"equal for the first {_first_difference(a, b)}")
+                break
+        else:
+            lines.append(f"equal for the first {min(len(left), len(right))} items")
+        return lines
+    return [f"{sizes[0]} bytes == {sizes[1]} bytes",
+            f"equal for the first {_first_difference(bytes(left), bytes(right))} bytes"]

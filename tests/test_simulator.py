@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import mmap
 import multiprocessing as mp
@@ -264,6 +265,22 @@ def test_encoder_one_access_unit_per_picture_idr_every_gop(profile, profile_idc)
     assert [decode_frame_number(p) for p in planes] == list(range(1, len(units) + 1))
 
 
+def test_one_thread_encoder_is_bit_exact_run_to_run():
+    """The faults test below re-encodes to check every byte; that needs threads=1."""
+    scene = Scene(W, H)
+    pictures = [scene.render(n) for n in range(1, 31)]
+
+    def encode_all() -> list[bytes]:
+        encoder = H264Encoder(W, H, fps=FPS, bitrate_kbps=1000, gop=15, threads=1)
+        try:
+            return [hashlib.sha1(encoder.encode(p, n).data).hexdigest()
+                    for n, p in enumerate(pictures, start=1)]
+        finally:
+            encoder.close()
+
+    assert encode_all() == encode_all()
+
+
 # --- streaming through shared memory ------------------------------------------------
 
 
@@ -329,7 +346,8 @@ def test_auto_goes_live_when_fast_enough_and_loops_otherwise(segments):
 
 
 def test_faults_mode_writes_every_kind_and_the_reader_counts_them(segments):
-    cfg = config(segments, faults=True, fault_every=2, duration=2.0, torn_pause=0.02)
+    cfg = config(segments, faults=True, fault_every=2, duration=2.0, torn_pause=0.02,
+                 encoder_threads=1)
     run = run_and_read(cfg)
     stats = run.stats
     written = stats.faults
@@ -343,10 +361,11 @@ def test_faults_mode_writes_every_kind_and_the_reader_counts_them(segments):
     # Torn slots are good frames caught mid-copy: yielded only once complete.
     assert run.reader.stats.frames_read == stats.frames
     assert run.reader.stats.overwritten == 0
-    # x264 is deterministic: re-encoding the same pictures gives the same bytes, so
-    # every yielded access unit can be checked whole (a torn one differs in its tail).
+    # One-thread x264 is deterministic: re-encoding the same pictures gives the same
+    # bytes, so every yielded access unit can be checked whole (a torn one differs
+    # in its tail). With sliced threads it is not (VBV follows thread timing).
     scene = Scene(W, H)
-    encoder = H264Encoder(W, H, fps=FPS, bitrate_kbps=cfg.bitrate_kbps, gop=cfg.gop)
+    encoder = H264Encoder(W, H, fps=FPS, bitrate_kbps=cfg.bitrate_kbps, gop=cfg.gop, threads=1)
     expected = [encoder.encode(scene.render(n), n).data for n in range(1, stats.frames + 1)]
     encoder.close()
     assert [f.data for f in run.frames] == expected
@@ -381,6 +400,7 @@ def test_config_rejects_bad_options(segments):
         (dict(detect_fps=60), "detect-fps"),
         (dict(encode="fast"), "encode"),
         (dict(gop=0), "gop"),
+        (dict(encoder_threads=-1), "encoder threads"),
         (dict(bitrate_kbps=50_000), "bitrate"),
         (dict(stream_segment="/../etc/passwd"), "invalid"),
         (dict(detections_segment=segments[0]), "different"),

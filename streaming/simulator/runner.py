@@ -83,6 +83,9 @@ class SimulatorConfig:
     gop: int | None = None  # frames between IDRs; None = 2 s
     profile: str = "high"
     preset: str = "ultrafast"
+    # 0 lets x264 pick (sliced threads). x264 is then not bit-exact run to run
+    # (its VBV reacts to thread timing); 1 thread gives reproducible bytes.
+    encoder_threads: int = 0
     duration: float = 0.0  # seconds of streaming; 0 = until stopped
     detect_fps: float = 10.0
     encode: str = "auto"
@@ -124,6 +127,8 @@ class SimulatorConfig:
             raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {self.profile!r}")
         if self.preset not in PRESETS:
             raise ValueError(f"preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+        if not 0 <= self.encoder_threads <= 64:
+            raise ValueError(f"encoder threads must be 0 (auto) to 64, got {self.encoder_threads}")
         if not math.isfinite(self.duration) or self.duration < 0:
             raise ValueError(f"duration must be >= 0 seconds (0 = forever), got {self.duration}")
         if not math.isfinite(self.detect_fps) or not 0 <= self.detect_fps <= self.fps:
@@ -270,7 +275,8 @@ class CameraSimulator:
     def _new_encoder(self) -> H264Encoder:
         c = self.config
         return H264Encoder(c.width, c.height, fps=c.fps, bitrate_kbps=c.bitrate_kbps,
-                           gop=c.gop_frames, profile=c.profile, preset=c.preset)
+                           gop=c.gop_frames, profile=c.profile, preset=c.preset,
+                           threads=c.encoder_threads)
 
     def _encode_picture(self, encoder: H264Encoder, picture_number: int) -> EncodedFrame:
         return encoder.encode(self.scene.render(picture_number), picture_number)

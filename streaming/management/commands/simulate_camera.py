@@ -23,6 +23,8 @@ class Command(BaseCommand):
         parser.add_argument("--profile", default="high", help="|".join(PROFILES))
         parser.add_argument("--preset", default="ultrafast", help="x264 preset: "
                             + "|".join(PRESETS))
+        parser.add_argument("--encoder-threads", type=int, default=0,
+                            help="x264 threads; 0 = auto, 1 = bit-exact output run to run")
         parser.add_argument("--duration", type=float, default=0.0,
                             help="seconds to run; 0 = until SIGINT/SIGTERM")
         parser.add_argument("--detect-fps", type=float, default=10.0,
@@ -51,6 +53,7 @@ class Command(BaseCommand):
             gop=options["gop"],
             profile=options["profile"],
             preset=options["preset"],
+            encoder_threads=options["encoder_threads"],
             duration=options["duration"],
             detect_fps=options["detect_fps"],
             encode=options["encode"],
