@@ -174,7 +174,7 @@ def stack(tmp_path_factory):
                        REDIS_URL=scratch.url,
                        PETCAM_CHANNEL_PREFIX=f"petcam-faults-{uuid.uuid4().hex[:6]}",
                        DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(40),
-                       PETCAM_SIGNALING_TIMEOUT="2", PETCAM_HEALTH_TIMEOUT="1",
+                       PETCAM_SIGNALING_TIMEOUT="5", PETCAM_HEALTH_TIMEOUT="1",
                        PETCAM_METRICS_TIMEOUT="1", PETCAM_ICE_TIMEOUT="5",
                        PETCAM_PEER_SILENCE_TIMEOUT="5",
                        PETCAM_RECORDING_CHECKPOINT_SECONDS="1")

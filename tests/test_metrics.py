@@ -241,7 +241,12 @@ def test_production_worker_figures_reach_metrics_and_a_dead_worker_is_up_0(tmp_p
                 async with WebRtcClient(base, token) as client:
                     await client.connect()
                     await client.wait_frames(15)
-                    return await asyncio.to_thread(scrape, base)
+                    # The first frames may all be the cached GOP (not live, so no
+                    # latency): scrape until live frames have been timed too.
+                    return await asyncio.to_thread(wait_for, lambda: (
+                        (s := scrape(base)) and value(
+                            s, "petcam_frame_send_latency_seconds_count", camera="default")
+                        and s), 10, "a live frame's send latency")
 
             second = asyncio.run(watch())
             frames = "petcam_frames_read_total"
