@@ -34,7 +34,7 @@ def run_client(site, *args: str) -> tuple[int, str, dict]:
 
 
 def test_mobile_client_session(site):
-    code, output, report = run_client(site, "--password", site.password, "--camera", "garden",
+    code, output, report = run_client(site, f"--password={site.password}", "--camera", "garden",
                                       "--frames", "20", "--record", "1.5")
     assert code == 0, output
     assert report["ok"] is True and report["camera"] == "garden"

@@ -40,6 +40,8 @@ def test_admin_password_is_random_and_printed_once(tmp_path):
     _, first = create_admin(env)
     again = manage(env, "ensure_admin")
     assert first not in again and "exists" in again
+    # Letters and digits: safe to paste after --password, into a shell or a URL.
+    assert len(first) == 16 and first.isascii() and first.isalnum()
     other = site_env(tmp_path / "other")
     migrate(other)
     assert create_admin(other)[1] != first
