@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-import secrets
-import string
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-
-PASSWORD_ALPHABET = string.ascii_letters + string.digits
-
-
-def new_password(length: int = 16) -> str:
-    """~95 random bits in letters and digits only: no leading '-' that a command line
-    would take for an option, nothing to quote in a shell or a URL."""
-    return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
+from django.utils.crypto import get_random_string
 
 
 class Command(BaseCommand):
@@ -29,7 +19,9 @@ class Command(BaseCommand):
             self.stdout.write("Admin account exists (password was printed on first run; "
                               "reset it with `.venv/bin/python manage.py changepassword admin`).")
             return
-        password = new_password()
+        # 16 letters and digits (~95 bits, from `secrets`): no leading '-' that a
+        # command line would take for an option, nothing to quote in a shell or URL.
+        password = get_random_string(16)
         users.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(self.style.SUCCESS(
             f"Created admin account.  username: {username}  password: {password}\n"
