@@ -243,10 +243,14 @@ def test_production_worker_figures_reach_metrics_and_a_dead_worker_is_up_0(tmp_p
                     await client.wait_frames(15)
                     # The first frames may all be the cached GOP (not live, so no
                     # latency): scrape until live frames have been timed too.
-                    return await asyncio.to_thread(wait_for, lambda: (
-                        (s := scrape(base)) and value(
-                            s, "petcam_frame_send_latency_seconds_count", camera="default")
-                        and s), 10, "a live frame's send latency")
+                    return await asyncio.to_thread(wait_for, live_frame_timed, 10,
+                                                   "a live frame's send latency")
+
+            def live_frame_timed() -> dict | None:
+                samples = scrape(base)
+                timed = value(samples, "petcam_frame_send_latency_seconds_count",
+                              camera="default")
+                return samples if timed else None
 
             second = asyncio.run(watch())
             frames = "petcam_frames_read_total"

@@ -365,7 +365,8 @@ def test_faults_mode_writes_every_kind_and_the_reader_counts_them(segments):
     # bytes, so every yielded access unit can be checked whole (a torn one differs
     # in its tail). With sliced threads it is not (VBV follows thread timing).
     scene = Scene(W, H)
-    encoder = H264Encoder(W, H, fps=FPS, bitrate_kbps=cfg.bitrate_kbps, gop=cfg.gop, threads=1)
+    encoder = H264Encoder(W, H, fps=FPS, bitrate_kbps=cfg.bitrate_kbps, gop=cfg.gop,
+                          threads=cfg.encoder_threads)
     expected = [encoder.encode(scene.render(n), n).data for n in range(1, stats.frames + 1)]
     encoder.close()
     assert [f.data for f in run.frames] == expected
