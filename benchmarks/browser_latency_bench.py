@@ -50,8 +50,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from _harness import Stack, emit, loadavg, pct, print_table  # noqa: E402,I001
 
-from streaming.h264 import NalType, nal_type, split_nal_units  # noqa: E402
-from streaming.shm_reader import FrameReader  # noqa: E402
+from streaming.media.h264.nal import NalType, nal_type, split_nal_units  # noqa: E402
+from streaming.media.shm.stream_reader import FrameReader  # noqa: E402
 from streaming.simulator import SimulatorConfig  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

@@ -54,8 +54,8 @@ PG_URL = "postgresql://postgres@127.0.0.1:5432/{name}"
 
 def writer_main(segment: str) -> None:
     """Owns the segment; each stdin line "FIRST COUNT RATE" writes COUNT records paced at RATE."""
-    from streaming.shm_layout import Detection, DetectionResult
-    from streaming.shm_writer import DetectionWriter
+    from streaming.media.shm.layout import Detection, DetectionResult
+    from streaming.media.shm.writer import DetectionWriter
     from streaming.simulator.scene import pet_box, pet_confidence
 
     writer = DetectionWriter(segment)

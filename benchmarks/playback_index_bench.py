@@ -64,8 +64,8 @@ def summary(values: list[float]) -> dict:
 
 
 def write_hour(path: Path, seconds: float, fps: int, gop: int) -> dict:
-    from recordings.writers import Mp4FileWriter
-    from streaming.h264_processor import H264Processor
+    from recordings.media.writers import Mp4FileWriter
+    from streaming.media.h264.processor import H264Processor
     from tests.h264_samples import encode_frames
 
     processor = H264Processor()

@@ -29,10 +29,10 @@ import zlib
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from streaming import shm_layout as L  # noqa: E402
-from streaming import shm_segment  # noqa: E402
-from streaming.shm_reader import FrameReader  # noqa: E402
-from streaming.shm_writer import FrameWriter, monotonic_ns  # noqa: E402
+from streaming.media.shm import layout as L
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.stream_reader import FrameReader  # noqa: E402
+from streaming.media.shm.writer import FrameWriter, monotonic_ns  # noqa: E402
 
 
 def frame_payload(n: int, fps: int, bitrate: int, gop: int) -> bytes:

@@ -30,7 +30,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
 from _harness import emit, print_table  # noqa: E402,I001
-from streaming import shm_segment  # noqa: E402
+from streaming.media.shm import segment as shm_segment
 from streaming.simulator import CameraSimulator, H264Encoder, Scene, SimulatorConfig  # noqa: E402
 
 

@@ -61,7 +61,7 @@ def baseline_server(segment: str, port: int) -> None:
     from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
     from aiortc.mediastreams import MediaStreamTrack
 
-    from streaming.shm_reader import FrameReader
+    from streaming.media.shm.stream_reader import FrameReader
 
     logging.basicConfig(level=logging.ERROR)
     time_base = Fraction(1, 90_000)

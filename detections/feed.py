@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from streaming.burst_log import BurstLog
-from streaming.shm_layout import DetectionResult
+from streaming.media.burst_log import BurstLog
+from streaming.media.shm.detections_reader import DetectionReader
+from streaming.media.shm.layout import DetectionResult
 
 from .history import purge_older_than
 from .models import DetectionSample
-from .shm_reader import DetectionReader
 
 log = logging.getLogger("petcam.detections")
 # A database outage fails every flush: one line per 30 s with a count, no tracebacks.

@@ -21,7 +21,7 @@ from petcam_site.api_schema import (
     errors,
 )
 from petcam_site.permissions import CanWatchCamera
-from streaming.views import camera_slugs
+from streaming.models import camera_exists
 
 from .history import MAX_RANGE, bucket_counts, parse_time, samples
 
@@ -54,7 +54,7 @@ class DetectionHistory(APIView):
                                                description="?format=csv: " + ",".join(CSV_FIELDS)),
             **errors(400, 404)})
     def get(self, request, camera: str):
-        if camera not in camera_slugs():
+        if not camera_exists(camera):
             raise CameraNotFound(f"No camera {camera!r}.")
         now = datetime.now(UTC)
         try:

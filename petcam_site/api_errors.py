@@ -11,7 +11,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from streaming.worker_rpc import WorkerError, WorkerUnavailable
+from streaming.media.types import MediaError
 
 log = logging.getLogger("petcam.api")
 
@@ -29,6 +29,7 @@ WORKER_ERROR_STATUS = {
     "invalid_user": status.HTTP_400_BAD_REQUEST,
     "disk_full": status.HTTP_507_INSUFFICIENT_STORAGE,
     "storage_error": status.HTTP_503_SERVICE_UNAVAILABLE,
+    "worker_timeout": status.HTTP_504_GATEWAY_TIMEOUT,
 }
 
 
@@ -37,11 +38,13 @@ class CameraNotFound(exceptions.NotFound):
     default_detail = "No such camera."
 
 
+class RecordingNotFound(exceptions.NotFound):
+    default_code = "not_found"
+    default_detail = "No such recording."
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, WorkerUnavailable):
-        return Response({"error": "worker_timeout", "detail": str(exc)},
-                        status=status.HTTP_504_GATEWAY_TIMEOUT)
-    if isinstance(exc, WorkerError):
+    if isinstance(exc, MediaError):  # from the worker, or its silence (worker_timeout)
         return Response({"error": exc.code, "detail": exc.detail},
                         status=WORKER_ERROR_STATUS.get(exc.code, 503))
     if isinstance(exc, (OperationalError, InterfaceError)):

@@ -12,10 +12,10 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
 from petcam_site.websocket_urls import websocket_urlpatterns  # noqa: E402
-from streaming.media_worker import start_inprocess_worker  # noqa: E402
 
 
 class StartsEmbeddedWorker:
@@ -27,9 +27,14 @@ class StartsEmbeddedWorker:
 
     def __init__(self, app) -> None:
         self.app = app
+        self.embedded = settings.PETCAM_WORKER_MODE == "inprocess"
 
     async def __call__(self, scope, receive, send):
-        start_inprocess_worker()
+        if self.embedded:
+            # Imported here: in production the web process never loads the worker (aiortc).
+            from streaming.worker.media_worker import start_inprocess_worker
+
+            start_inprocess_worker()
         return await self.app(scope, receive, send)
 
 

@@ -19,8 +19,9 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 
-from streaming.sources import mask_credentials
-from streaming.worker_rpc import WorkerError, WorkerUnavailable, call_worker
+from streaming.media.sources import mask_credentials
+from streaming.media.types import MediaError
+from streaming.worker_rpc import call_worker
 
 RANK = {"ok": 0, "degraded": 1, "error": 2}
 PER_CAMERA = ("media_worker", "shm_reader", "detections_reader", "recorder")
@@ -35,8 +36,7 @@ def worst(statuses) -> str:
 def _enabled_cameras() -> list[str]:
     from streaming.models import Camera
 
-    return list(Camera.objects.filter(enabled=True).order_by("position", "slug")
-                .values_list("slug", flat=True))
+    return Camera.objects.enabled_slugs()
 
 
 async def camera_slugs() -> list[str]:
@@ -121,7 +121,7 @@ async def _check_camera(camera: str) -> dict[str, dict]:
     """media_worker, shm_reader, detections_reader and recorder of one camera."""
     try:
         status = await call_worker(camera, "status", timeout=settings.PETCAM_HEALTH_TIMEOUT)
-    except (WorkerUnavailable, WorkerError) as exc:
+    except MediaError as exc:  # refused, or no answer (WorkerUnavailable)
         unknown = {"status": "error", "detail": "media worker unreachable"}
         return {"media_worker": {"status": "error", "detail": str(exc)},
                 "shm_reader": unknown, "detections_reader": unknown, "recorder": unknown}

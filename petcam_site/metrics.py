@@ -25,7 +25,7 @@ from rest_framework.exceptions import AuthenticationFailed
 
 from petcam_site.auth import BearerTokenAuthentication
 from petcam_site.health import camera_slugs
-from streaming import worker_metrics
+from streaming import metric_families
 from streaming.worker_rpc import call_worker
 
 log = logging.getLogger("petcam.metrics")
@@ -57,7 +57,7 @@ async def _worker_families(camera: str, timeout: float) -> tuple[bool, list[Metr
     except Exception as exc:  # timeout, worker error, channel layer down: all "not up"
         log.debug("metrics: worker of camera %s did not answer: %s", camera, exc)
         return False, []
-    return True, worker_metrics.from_json(data)
+    return True, metric_families.from_json(data)
 
 
 class _Families:

@@ -74,7 +74,7 @@ def visible_camera_slugs(user) -> list[str]:
 
     if not (has_role(user) and user.has_perm(WATCH)):
         return []
-    slugs = list(Camera.objects.filter(enabled=True).values_list("slug", flat=True))
+    slugs = Camera.objects.enabled_slugs()
     allowed = allowed_camera_slugs(user)
     return slugs if allowed is None else [s for s in slugs if s in allowed]
 
@@ -200,8 +200,8 @@ class RecordingPermission(HasRole):
 
     def has_object_permission(self, request, view, obj) -> bool:
         if not can_see_recording(request.user, obj):
-            # the same 404 as an unknown id (imported here: catalog_views imports this module)
-            from recordings.catalog_views import RecordingNotFound
+            # the same 404 as an unknown id (imported here, like CameraNotFound above)
+            from petcam_site.api_errors import RecordingNotFound
 
             raise RecordingNotFound()
         return True

@@ -35,6 +35,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from petcam_site.api_errors import RecordingNotFound
 from petcam_site.api_schema import (
     RANGE_HEADER,
     RECORDING_LIST_PARAMETERS,
@@ -55,11 +56,6 @@ THUMBNAIL_MAX_WIDTH = 320
 CONTENT_TYPES = {"mp4": "video/mp4", "h264": "video/h264"}
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 _TRUE, _FALSE = {"1", "true", "yes"}, {"0", "false", "no"}
-
-
-class RecordingNotFound(NotFound):
-    default_code = "not_found"
-    default_detail = "No such recording."
 
 
 class FileMissing(NotFound):

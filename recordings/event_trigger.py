@@ -24,10 +24,11 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from streaming.preroll import PrerollBuffer
-from streaming.shm_layout import DetectionResult
+from recordings.media.preroll import PrerollBuffer
+from streaming.media.shm.layout import DetectionResult
+from streaming.media.types import MediaError
 
-from .recorder import CameraRecorder, RecorderError
+from .recorder import CameraRecorder
 
 log = logging.getLogger("petcam.events")
 
@@ -49,12 +50,12 @@ class EventSettings:
 
     @classmethod
     def from_settings(cls) -> EventSettings:
-        raw = getattr(settings, "PETCAM_EVENT_CLASSES", "")
+        raw = settings.PETCAM_EVENT_CLASSES
         names = raw if isinstance(raw, (list, tuple, set, frozenset)) else str(raw).split(",")
         return cls(classes=frozenset(n.strip() for n in names if n and n.strip()),
-                   min_confidence=float(getattr(settings, "PETCAM_EVENT_MIN_CONFIDENCE", 0.5)),
-                   preroll=float(getattr(settings, "PETCAM_EVENT_PREROLL_SECONDS", 5.0)),
-                   postroll=float(getattr(settings, "PETCAM_EVENT_POSTROLL_SECONDS", 10.0)))
+                   min_confidence=float(settings.PETCAM_EVENT_MIN_CONFIDENCE),
+                   preroll=float(settings.PETCAM_EVENT_PREROLL_SECONDS),
+                   postroll=float(settings.PETCAM_EVENT_POSTROLL_SECONDS))
 
 
 class EventTrigger:
@@ -111,7 +112,7 @@ class EventTrigger:
         name = "event: " + ", ".join(sorted(matched))
         try:
             row = await self.recorder.start(name=name[:100], trigger="event", preroll=seed)
-        except RecorderError as exc:  # e.g. a manual recording started meanwhile
+        except MediaError as exc:  # e.g. a manual recording started meanwhile
             log.info("camera %s: no event recording: %s", self.recorder.camera, exc.detail)
             self.recorder.add_detection_classes(self._pending)
             return
@@ -137,7 +138,7 @@ class EventTrigger:
                     await self.recorder.stop(
                         f"event ended: no {', '.join(sorted(self.config.classes))} for "
                         f"{self.config.postroll:g} s")
-                except RecorderError:
+                except MediaError:
                     pass  # stopped by someone else meanwhile
                 return
             await asyncio.sleep(min(wait, 1.0))

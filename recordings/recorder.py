@@ -1,13 +1,6 @@
-"""The recorder: a hub sink that writes one camera's H.264 to disk, and its per-camera control.
+"""The recorder: one camera's recording control in the media worker.
 
-`RecorderSink` subscribes to the camera's hub with its own bounded queue,
-starting from the cached GOP (the last IDR before the click, so the file is
-decodable from its first frame). It consumes on the worker's event loop but
-every file operation runs in its own writer thread, in batches: a slow disk
-never blocks the shm reader or the viewers. If the disk falls too far behind,
-the hub queue overflows and the sink skips to the next IDR; the lost frames are
-counted (`dropped_frames`) and show as a gap in the file.
-
+The file itself is written by `recordings.media.sink.RecorderSink` (Django-free).
 `CameraRecorder` is the worker's control for one camera: start/stop/status,
 the `Recording` row (ORM through `database_sync_to_async`), periodic
 checkpoints of the live figures, a new segment when the stream changes
@@ -22,22 +15,26 @@ import contextlib
 import errno
 import logging
 import shutil
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import av.error
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
-from streaming.burst_log import BurstLog
-from streaming.h264_processor import AccessUnit
-from streaming.hub import Hub, SinkClosed, SinkQueue
+from recordings.media.sink import RecorderSink, SinkResult
+from recordings.media.writers import (
+    FileWriter,
+    make_writer,
+    probe_file,
+    repair_mp4,
+)
+from streaming.media.burst_log import BurstLog
+from streaming.media.hub import Hub
+from streaming.media.types import AccessUnit, MediaError
 
 from .models import (
     FORMATS,
@@ -47,221 +44,16 @@ from .models import (
     media_path,
     recording_relpath,
 )
-from .writers import FileWriter, StreamChanged, StreamError, make_writer, probe_file, repair_mp4
 
 log = logging.getLogger("petcam.recorder")
 # A database outage fails every checkpoint: one line per 30 s with a count, no tracebacks.
 _checkpoint_faults = BurstLog(log, every=30.0)
 
-BATCH_MAX = 64  # access units per trip to the writer thread
 
-
-def queue_frames() -> int:
-    """Recorder queue in frames: ~10 s at 30 fps absorbs a slow SD card's stalls."""
-    return int(getattr(settings, "PETCAM_RECORDER_QUEUE_FRAMES", 300))
-
-
-def checkpoint_seconds() -> float:
-    return float(getattr(settings, "PETCAM_RECORDING_CHECKPOINT_SECONDS", 5.0))
-
-
-def default_format() -> str:
-    return str(getattr(settings, "PETCAM_RECORDING_FORMAT", "mp4"))
-
-
-def min_free_bytes() -> int:
-    """Refuse to start below this much free space (507 disk_full) instead of failing at once."""
-    return int(getattr(settings, "PETCAM_RECORDING_MIN_FREE_BYTES", 256 * 1024))
-
-
-class RecorderError(Exception):
-    """A refused or failed recording operation: `code` is the API error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-
-
-def storage_error(exc: OSError, what: str) -> RecorderError:
+def storage_error(exc: OSError, what: str) -> MediaError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return RecorderError("disk_full", f"{what}: the disk is full ({exc.strerror}).")
-    return RecorderError("storage_error", f"{what}: {exc.strerror or exc}.")
-
-
-# --- the sink ---------------------------------------------------------------------------------
-
-
-@dataclass
-class SinkResult:
-    reason: str  # "stopped" | "stream_changed" | "write_error" | "stream_error"
-    detail: str = ""
-    error: BaseException | None = None
-
-
-class RecorderSink:
-    """Moves one camera's access units from the hub into a FileWriter on a writer thread."""
-
-    def __init__(self, hub: Hub, writer: FileWriter, *, name: str,
-                 maxsize: int | None = None) -> None:
-        self.hub = hub
-        self.writer = writer
-        self.name = name
-        self.maxsize = maxsize or queue_frames()
-        self.queue: SinkQueue | None = None
-        self.result: SinkResult | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{name}")
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task | None = None
-        self._skipped_at_start = 0
-        self.write_seconds = 0.0  # writer-thread time spent in the writer (CPU + I/O)
-
-    # --- control -------------------------------------------------------------------------
-
-    def start(self, *, from_gop: bool = True, seed: list[AccessUnit] | None = None) -> None:
-        """Subscribe and consume. `seed` (e.g. an event's pre-roll, IDR first) replaces the
-        cached-GOP replay: those units are written first, with their own camera timestamps,
-        then the live ones published from now on."""
-        if seed:
-            self.queue = self.hub.subscribe(f"recorder:{self.name}", maxsize=self.maxsize,
-                                            from_gop=False)
-            # Same tick as subscribe: nothing published in between, so no unit is lost or
-            # doubled. The queue bound applies to live units only.
-            self.queue.replay(seed)
-        else:
-            self.queue = self.hub.subscribe(f"recorder:{self.name}", maxsize=self.maxsize,
-                                            from_gop=from_gop)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rec-{self.name}")
-
-    def request_stop(self) -> None:
-        """Write what is queued now, then finish. Frames published after this are not taken."""
-        if self.queue is not None:
-            self.hub.sinks.discard(self.queue)
-        self._stop.set()
-
-    async def wait(self) -> SinkResult:
-        assert self._task is not None
-        return await asyncio.shield(self._task)
-
-    @property
-    def done(self) -> bool:
-        return self._task is not None and self._task.done()
-
-    # --- live figures ----------------------------------------------------------------------
-
-    @property
-    def dropped(self) -> int:
-        """Frames lost because this sink fell behind (after its first written frame)."""
-        if self.queue is None:
-            return 0
-        stats = self.queue.stats
-        return stats.dropped + max(0, stats.skipped_waiting_idr - self._skipped_at_start)
-
-    def stats(self) -> dict[str, Any]:
-        w = self.writer
-        queue = self.queue
-        return {
-            "frame_count": w.frames,
-            "bytes": w.payload_bytes,
-            "duration": round(w.duration, 3),
-            "dropped_frames": self.dropped,
-            "overflows": queue.stats.overflows if queue else 0,
-            "gaps": w.gaps,
-            "queued": len(queue) if queue else 0,
-            "width": w.info.width if w.info else None,
-            "height": w.info.height if w.info else None,
-            "profile": w.info.profile_level_id if w.info else "",
-        }
-
-    # --- the consumer ----------------------------------------------------------------------
-
-    async def _next_batch(self) -> list[AccessUnit] | None:
-        """Up to BATCH_MAX queued units; waits for one unless stopping (None: finished)."""
-        queue = self.queue
-        assert queue is not None
-        if not len(queue):
-            if self._stop.is_set():
-                return None
-            getter = asyncio.ensure_future(queue.get())
-            stopper = asyncio.ensure_future(self._stop.wait())
-            try:
-                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopper.cancel()
-                if not getter.done():
-                    getter.cancel()  # parked on an empty queue: nothing is lost
-            if getter.cancelled() or not getter.done():
-                return None
-            batch = [getter.result().au]  # SinkClosed propagates
-        else:
-            batch = [(await queue.get()).au]
-        while len(queue) and len(batch) < BATCH_MAX:
-            batch.append((await queue.get()).au)
-        return batch
-
-    def _write_batch(self, batch: list[AccessUnit]) -> SinkResult | None:
-        """In the writer thread."""
-        started = time.perf_counter()
-        try:
-            for au in batch:
-                was_empty = self.writer.frames == 0
-                self.writer.write(au)
-                if was_empty and self.writer.frames and self.queue is not None:
-                    self._skipped_at_start = self.queue.stats.skipped_waiting_idr
-        except StreamChanged as exc:
-            return SinkResult("stream_changed", str(exc), exc)
-        except OSError as exc:
-            return SinkResult("write_error", f"{exc.strerror or exc}", exc)
-        except (StreamError, ValueError, av.error.FFmpegError) as exc:
-            return SinkResult("stream_error", str(exc), exc)
-        finally:
-            self.write_seconds += time.perf_counter() - started
-        return None
-
-    async def _run(self) -> SinkResult:
-        loop = asyncio.get_running_loop()
-        result: SinkResult | None = None
-        try:
-            while result is None:
-                try:
-                    batch = await self._next_batch()
-                except SinkClosed:  # someone unsubscribed us
-                    batch = None
-                if batch is None:
-                    result = SinkResult("stopped")
-                    break
-                result = await loop.run_in_executor(self._executor, self._write_batch, batch)
-        finally:
-            if self.queue is not None:
-                self.hub.unsubscribe(self.queue)
-            result = result or SinkResult("stopped")
-            close_error = await loop.run_in_executor(self._executor, self._finish, result)
-            if close_error is not None and result.reason in ("stopped", "stream_changed"):
-                result = SinkResult("write_error", close_error.strerror or str(close_error),
-                                    close_error)
-            self._executor.shutdown(wait=False)
-            self.result = result
-        return result
-
-    def _finish(self, result: SinkResult) -> OSError | None:
-        """In the writer thread: close the file; after a write error leave it playable."""
-        error: OSError | None = None
-        try:
-            self.writer.close()
-        except OSError as exc:
-            error = exc
-        except Exception as exc:  # PyAV errors that are not OSErrors
-            error = OSError(errno.EIO, str(exc))
-        if (result.reason in ("write_error", "stream_error") or error is not None) \
-                and self.writer.format == "mp4" and self.writer.path.exists():
-            try:
-                removed = repair_mp4(self.writer.path)
-                if removed:
-                    log.info("%s: trimmed a torn last fragment (%d bytes)", self.writer.path,
-                             removed)
-            except OSError:
-                log.warning("could not repair %s", self.writer.path, exc_info=True)
-        return error
+        return MediaError("disk_full", f"{what}: the disk is full ({exc.strerror}).")
+    return MediaError("storage_error", f"{what}: {exc.strerror or exc}.")
 
 
 # --- per-camera control -----------------------------------------------------------------------
@@ -317,18 +109,18 @@ class CameraRecorder:
         try:
             label = clean_recording_name(name)
         except ValidationError as exc:
-            raise RecorderError("invalid_name", " ".join(exc.messages)) from exc
-        fmt = default_format() if format in (None, "") else format
+            raise MediaError("invalid_name", " ".join(exc.messages)) from exc
+        fmt = settings.PETCAM_RECORDING_FORMAT if format in (None, "") else format
         if fmt not in FORMATS:
-            raise RecorderError("invalid_format", f"format must be one of {', '.join(FORMATS)}.")
+            raise MediaError("invalid_format", f"format must be one of {', '.join(FORMATS)}.")
         trigger = trigger or "manual"
         if trigger not in TRIGGERS:
-            raise RecorderError("invalid_trigger", f"trigger must be one of {', '.join(TRIGGERS)}.")
+            raise MediaError("invalid_trigger", f"trigger must be one of {', '.join(TRIGGERS)}.")
         if user_id is not None and not isinstance(user_id, int):
-            raise RecorderError("invalid_user", "user_id must be an integer.")
+            raise MediaError("invalid_user", "user_id must be an integer.")
         async with self._lock:
             if self.active is not None:
-                raise RecorderError("already_recording",
+                raise MediaError("already_recording",
                                     f"Camera {self.camera!r} is already recording "
                                     f"(recording {self.active.recording_id}).")
             active = await self._open_segment(label, fmt, trigger, user_id, previous=None,
@@ -344,7 +136,7 @@ class CameraRecorder:
         async with self._lock:
             active = self.active
             if active is None:
-                raise RecorderError("not_recording", f"Camera {self.camera!r} is not recording.")
+                raise MediaError("not_recording", f"Camera {self.camera!r} is not recording.")
             active.stop_reason = reason
             active.stop_requested = True
             active.sink.request_stop()
@@ -397,7 +189,7 @@ class CameraRecorder:
         if self.active is not None:
             try:
                 await self.stop("stopped because the media worker shut down")
-            except RecorderError:
+            except MediaError:
                 pass
         if self._supervisor is not None:
             await asyncio.gather(self._supervisor, return_exceptions=True)
@@ -423,7 +215,7 @@ class CameraRecorder:
             await asyncio.to_thread(_remove_empty, writer.path)
             raise
         sink = RecorderSink(self.hub, writer, name=f"{self.camera}-{row_id}",
-                            maxsize=self.maxsize)
+                            maxsize=self.maxsize or settings.PETCAM_RECORDER_QUEUE_FRAMES)
         seed = preroll() if preroll is not None else None
         sink.start(from_gop=True, seed=seed or None)
         active = _Active(row_id, relpath, name, fmt, trigger, user_id, clicked, sink,
@@ -453,8 +245,9 @@ class CameraRecorder:
         """Checkpoint live figures; finish rows; roll over to a new segment on stream change."""
         while True:
             sink = active.sink
+            every = settings.PETCAM_RECORDING_CHECKPOINT_SECONDS
             while not sink.done:
-                await asyncio.wait({sink._task}, timeout=checkpoint_seconds())
+                await asyncio.wait({sink._task}, timeout=every)
                 if not sink.done:
                     await self._checkpoint(active)
             result = await sink.wait()
@@ -632,7 +425,7 @@ def _create_file(writer: FileWriter) -> None:
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     free = shutil.disk_usage(existing).free
-    if free < min_free_bytes():
+    if free < settings.PETCAM_RECORDING_MIN_FREE_BYTES:
         raise OSError(errno.ENOSPC, f"only {free // 1024} KiB free")
     writer.create()
 

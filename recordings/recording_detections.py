@@ -24,7 +24,7 @@ MAX_ROWS = 20_000
 
 
 def sample_seconds() -> float:
-    return float(getattr(settings, "PETCAM_DETECTION_SAMPLE_SECONDS", 1.0)) or 1.0
+    return float(settings.PETCAM_DETECTION_SAMPLE_SECONDS) or 1.0
 
 
 def span(rec: Recording) -> float:

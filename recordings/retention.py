@@ -82,9 +82,9 @@ class Policy:
 
     @classmethod
     def from_settings(cls) -> Policy:
-        return cls(max_age_days=float(getattr(settings, "PETCAM_RETENTION_MAX_AGE_DAYS", 0)),
-                   max_bytes=int(getattr(settings, "PETCAM_RETENTION_MAX_BYTES", 0)),
-                   min_free_bytes=int(getattr(settings, "PETCAM_RETENTION_MIN_FREE_BYTES", 0)))
+        return cls(max_age_days=float(settings.PETCAM_RETENTION_MAX_AGE_DAYS),
+                   max_bytes=int(settings.PETCAM_RETENTION_MAX_BYTES),
+                   min_free_bytes=int(settings.PETCAM_RETENTION_MIN_FREE_BYTES))
 
     @property
     def active(self) -> bool:

@@ -21,11 +21,10 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 SALT = "petcam.recordings.hls-link"
-DEFAULT_SECONDS = 2 * 3600
 
 
 def lifetime() -> int:
-    return int(getattr(settings, "PETCAM_HLS_LINK_SECONDS", DEFAULT_SECONDS))
+    return int(settings.PETCAM_HLS_LINK_SECONDS)
 
 
 def sign(recording_id: int, user_id: int) -> str:

@@ -31,7 +31,7 @@ from petcam_site.api_schema import (
     errors,
 )
 from petcam_site.permissions import CanControlRecording
-from streaming.views import camera_slugs
+from streaming.models import camera_exists
 from streaming.worker_rpc import call_worker
 
 from .models import FORMATS, clean_recording_name
@@ -40,7 +40,7 @@ SEED_EXTENSIONS = {".h264": "h264", ".264": "h264", ".mp4": "mp4"}
 
 
 def _check_camera(camera: str) -> None:
-    if camera not in camera_slugs():
+    if not camera_exists(camera):
         raise CameraNotFound(f"No camera {camera!r}.")
 
 

@@ -2,8 +2,9 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
+from streaming.media.sources import mask_credentials
+
 from .models import Camera, CameraAccess
-from .sources import mask_credentials
 
 
 @admin.register(Camera)

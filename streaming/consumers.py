@@ -20,11 +20,10 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
 from petcam_site.permissions import camera_refusal, can_control_camera
+from streaming.media.types import MediaError
 
-from .media_worker import camera_group
 from .offer_validation import validate_offer_sdp
-from .viewer_session import OfferRejected
-from .worker_rpc import WorkerError, WorkerUnavailable, call_worker
+from .worker_rpc import call_worker, camera_group
 
 log = logging.getLogger("petcam.ws")
 
@@ -80,7 +79,7 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
             try:
                 await call_worker(self.camera, "close", timeout=2, session=session,
                                   user_id=self.user.pk)
-            except (WorkerError, WorkerUnavailable):
+            except MediaError:  # includes WorkerUnavailable
                 pass  # already gone, or the worker's watchdog will reap it
 
     async def receive(self, text_data=None, bytes_data=None, **kwargs) -> None:
@@ -120,12 +119,8 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "pong"})
             else:
                 await self._error("unknown_type", f"Unknown message type {kind!r}.")
-        except OfferRejected as exc:
+        except MediaError as exc:  # refused by the worker, or no answer (worker_timeout)
             await self._error(exc.code, exc.detail)
-        except WorkerError as exc:
-            await self._error(exc.code, exc.detail)
-        except WorkerUnavailable as exc:
-            await self._error("worker_timeout", str(exc))
 
     async def _error(self, code: str, detail: str) -> None:
         await self.send_json({"type": "error", "error": code, "detail": detail})

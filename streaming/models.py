@@ -12,6 +12,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from streaming.media.types import CameraConfig
+
 
 def validate_segment_name(value: str) -> None:
     """A POSIX shm name: one leading slash, no other slash (shm_open's rule)."""
@@ -22,12 +24,21 @@ def validate_segment_name(value: str) -> None:
 
 def validate_source(value: str) -> None:
     """Empty (shared memory), rtsp://host/path[#transport=udp] or file:///absolute/path."""
-    from .sources.urls import SourceError, parse_source
+    from streaming.media.sources.urls import SourceError, parse_source
 
     try:
         parse_source(value)
     except SourceError as exc:
         raise ValidationError(str(exc)) from None
+
+
+class CameraQuerySet(models.QuerySet):
+    def enabled(self) -> CameraQuerySet:
+        """The cameras petcam serves, in live-page order: the one place that says which."""
+        return self.filter(enabled=True).order_by("position", "slug")
+
+    def enabled_slugs(self) -> list[str]:
+        return list(self.enabled().values_list("slug", flat=True))
 
 
 class Camera(models.Model):
@@ -49,6 +60,8 @@ class Camera(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(100)],
         help_text="Live viewers at once; blank: PETCAM_MAX_VIEWERS.")
     position = models.PositiveSmallIntegerField(default=0, help_text="Order on the live page.")
+
+    objects = CameraQuerySet.as_manager()
 
     class Meta:
         ordering = ["position", "slug"]
@@ -73,6 +86,13 @@ class Camera(models.Model):
     def viewer_limit(self) -> int:
         return self.max_viewers or settings.PETCAM_MAX_VIEWERS
 
+    def config(self) -> CameraConfig:
+        """What the media worker needs of this camera, settings fallbacks applied."""
+        return CameraConfig(slug=self.slug, name=self.name, source=self.source,
+                            stream_segment=self.stream_segment_name,
+                            detections_segment=self.detections_segment_name,
+                            max_viewers=self.viewer_limit)
+
 
 class CameraAccess(models.Model):
     """Limits a user to some cameras: a user with no rows here may see every camera."""
@@ -92,4 +112,4 @@ class CameraAccess(models.Model):
 
 
 def camera_exists(slug: str) -> bool:
-    return Camera.objects.filter(slug=slug, enabled=True).exists()
+    return Camera.objects.enabled().filter(slug=slug).exists()

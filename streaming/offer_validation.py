@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from .viewer_session import OfferRejected
+from streaming.media.types import MediaError
 
 
 def validate_offer_sdp(sdp: object, max_bytes: int) -> str:
-    """The offer as text, or OfferRejected with code invalid_sdp / too_large."""
+    """The offer as text, or MediaError with code invalid_sdp / too_large."""
     if not isinstance(sdp, str) or not sdp.strip():
-        raise OfferRejected("invalid_sdp", "'sdp' must be a non-empty string.")
+        raise MediaError("invalid_sdp", "'sdp' must be a non-empty string.")
     if len(sdp.encode("utf-8", errors="replace")) > max_bytes:
-        raise OfferRejected("too_large", f"An offer may be at most {max_bytes} bytes.")
+        raise MediaError("too_large", f"An offer may be at most {max_bytes} bytes.")
     if not sdp.lstrip().startswith("v=0") or "\nm=video" not in sdp.replace("\r\n", "\n"):
-        raise OfferRejected("invalid_sdp", "The SDP offer must start with v=0 and have a "
+        raise MediaError("invalid_sdp", "The SDP offer must start with v=0 and have a "
                             "video m-line.")
     return sdp

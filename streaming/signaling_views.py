@@ -27,10 +27,10 @@ from petcam_site.api_schema import (
 )
 from petcam_site.auth import BearerTokenAuthentication
 from petcam_site.permissions import CanWatchCamera, can_control_camera
+from streaming.media.types import MediaError
 
+from .models import camera_exists
 from .offer_validation import validate_offer_sdp
-from .viewer_session import OfferRejected
-from .views import camera_slugs
 from .worker_rpc import call_worker
 
 
@@ -68,14 +68,14 @@ def check_size(request) -> None:
 
 
 def check_camera(camera: str) -> None:
-    if camera not in camera_slugs():
+    if not camera_exists(camera):
         raise CameraNotFound(f"No camera {camera!r}.")
 
 
 def check_offer_sdp(sdp: object) -> str:
     try:
         return validate_offer_sdp(sdp, settings.PETCAM_MAX_SDP_BYTES)
-    except OfferRejected as exc:
+    except MediaError as exc:
         raise (PayloadTooLarge if exc.code == "too_large" else InvalidSdp)(exc.detail) from exc
 
 

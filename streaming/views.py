@@ -21,20 +21,21 @@ from petcam_site.permissions import (
     role_required,
     visible_camera_slugs,
 )
+from streaming.media.types import MediaError
 
-from .media_worker import configured_cameras
-from .worker_rpc import WorkerError, WorkerUnavailable, call_worker
+from .models import Camera, camera_exists
+from .worker_rpc import call_worker
 
 
-def camera_slugs() -> list[str]:
-    return [c.slug for c in configured_cameras()]
+def camera_names() -> dict[str, str]:
+    return dict(Camera.objects.enabled().values_list("slug", "name"))
 
 
 async def _status(slug: str, name: str) -> dict:
     """Live status from the worker; an unreachable worker is a status, not an error."""
     try:
         status = await call_worker(slug, "status", timeout=settings.PETCAM_HEALTH_TIMEOUT)
-    except (WorkerUnavailable, WorkerError) as exc:
+    except MediaError as exc:  # refused, or no answer (WorkerUnavailable)
         status = {"camera": slug, "state": "worker_unreachable", "live": False,
                   "detail": str(exc)}
     return {**status, "name": name}
@@ -43,7 +44,7 @@ async def _status(slug: str, name: str) -> dict:
 def camera_statuses(slugs: list[str]) -> list[dict]:
     """Several cameras' status, asked at once: a missing worker (e.g. a camera added in the
     admin, not served until a restart) costs one timeout, not one per camera."""
-    names = {c.slug: c.name for c in configured_cameras()}
+    names = camera_names()
 
     async def ask_all() -> list[dict]:
         return await asyncio.gather(*(_status(s, names.get(s) or s) for s in slugs))
@@ -60,7 +61,7 @@ def live_page(request):
     """One camera (`?camera=slug`, or the only one), else a grid of every camera's player."""
     # Only the cameras this user may see; the record button only for roles that may use it.
     visible = visible_camera_slugs(request.user)
-    names = {c.slug: c.name for c in configured_cameras()}
+    names = camera_names()
     tiles = [{"slug": slug, "name": names.get(slug) or slug} for slug in visible]
     wanted = request.GET.get("camera")
     if wanted is None and len(visible) != 1:  # none visible: the grid says so
@@ -88,6 +89,6 @@ class CameraDetail(APIView):
     @extend_schema(operation_id="camera_status",
                    responses={200: CameraStatusSerializer, **errors(404)})
     def get(self, request, camera: str):
-        if camera not in camera_slugs():
+        if not camera_exists(camera):
             raise CameraNotFound(f"No camera {camera!r}.")
         return Response(camera_status(camera))

@@ -14,22 +14,24 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.exceptions import RedisError
 
+from streaming.media.types import MediaError
 
-class WorkerUnavailable(Exception):
+
+class WorkerUnavailable(MediaError):
     """The media worker did not answer in time (HTTP 504)."""
 
-
-class WorkerError(Exception):
-    """The media worker answered with an error (code, detail)."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
+    def __init__(self, detail: str) -> None:
+        super().__init__("worker_timeout", detail)
 
 
 def worker_channel(camera: str) -> str:
+    """Channel-layer channel a camera's media worker listens on."""
     return f"petcam.worker.{camera}"
+
+
+def camera_group(camera: str) -> str:
+    """Channel-layer group of a camera's WebSocket clients (status, detections)."""
+    return f"petcam.camera.{camera}"
 
 
 async def call_worker(camera: str, op: str, timeout: float = 2.0, **args: Any) -> dict:
@@ -48,5 +50,5 @@ async def call_worker(camera: str, op: str, timeout: float = 2.0, **args: Any) -
         raise WorkerUnavailable(f"media worker for camera {camera!r} unreachable: channel "
                                 f"layer error ({type(exc).__name__}: {exc})") from exc
     if reply.get("error"):
-        raise WorkerError(reply["error"], reply.get("detail", ""))
+        raise MediaError(reply["error"], reply.get("detail", ""))
     return reply["result"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import pick_free_port
 from tests.services import redis_url_or_skip, scratch_postgres_database
 

@@ -19,8 +19,9 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtp import RtpPacket
+
+from streaming.media.webrtc.aiortc_compat import h264_nal_units, h264_payloads
 
 PAYLOAD_TYPE = 96
 CLOCK_RATE = 90_000
@@ -39,7 +40,7 @@ def encode_clip(width: int, height: int, fps: int, frames: int, gop: int) -> lis
 
 def split_nals(au: bytes) -> list[bytes]:
     """NAL units of an Annex-B access unit (start codes and trailing zeros removed)."""
-    return [nal for nal in H264Encoder._split_bitstream(au) if nal]
+    return h264_nal_units(au)
 
 
 @dataclass
@@ -237,7 +238,7 @@ class RtspTestServer:
         while True:
             if not self.paused:
                 au = self.access_units[index % len(self.access_units)]
-                payloads = H264Encoder._packetize(split_nals(au))
+                payloads = h264_payloads(au)
                 timestamp = (ts0 + round(index * CLOCK_RATE / self.fps)) & 0xFFFFFFFF
                 for n, payload in enumerate(payloads):
                     packet = RtpPacket(payload_type=PAYLOAD_TYPE, marker=n == len(payloads) - 1,

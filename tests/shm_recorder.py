@@ -34,7 +34,7 @@ class Written:
 def _record(segment: str, conn, stop) -> None:
     """Child process: read every committed frame; a sender thread ships them, so a slow
     parent never stalls the reading (the ring holds only one second)."""
-    from streaming.shm_reader import FrameReader
+    from streaming.media.shm.stream_reader import FrameReader
 
     reader = FrameReader(segment, stall_after=5.0)
     pending: collections.deque = collections.deque()

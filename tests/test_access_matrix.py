@@ -34,7 +34,7 @@ from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
 from recordings.models import Recording, recording_relpath
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from streaming.models import Camera
 from tests.processes import manage, migrate, pick_free_port, site_env, start_simulator, start_site
 from tests.roles import make_user

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.browser import launch, screenshot
 from tests.processes import (
     start_install,

@@ -7,7 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.browser import launch, screenshot
 from tests.processes import (
     Client,

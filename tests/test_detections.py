@@ -13,9 +13,9 @@ import websockets
 from rest_framework.test import APIClient
 
 from detections.models import DetectionSample
-from detections.shm_reader import DetectionReader, check_result
-from streaming.shm_layout import DETECTIONS_HEADER, Detection, DetectionResult
-from streaming.shm_writer import DetectionWriter
+from streaming.media.shm.detections_reader import DetectionReader, check_result
+from streaming.media.shm.layout import DETECTIONS_HEADER, Detection, DetectionResult
+from streaming.media.shm.writer import DetectionWriter
 from streaming.simulator.scene import pet_box
 from tests.processes import (
     create_token,

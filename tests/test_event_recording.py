@@ -12,11 +12,11 @@ import time
 import pytest
 
 from recordings.event_trigger import EventSettings, EventTrigger
+from recordings.media.preroll import PrerollBuffer
 from recordings.models import Recording
 from recordings.recorder import CameraRecorder
-from streaming.hub import Hub
-from streaming.preroll import PrerollBuffer
-from streaming.shm_layout import Detection, DetectionResult
+from streaming.media.hub import Hub
+from streaming.media.shm.layout import Detection, DetectionResult
 from tests.h264_samples import decode
 from tests.test_recorder import FPS, camera_units, decode_file, same_pictures
 

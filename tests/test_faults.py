@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import Proc, site_env, start_simulator, start_worker, wait_for
 from tests.services import scratch_postgres_database
 from tests.test_recorder import decode_file

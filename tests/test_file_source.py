@@ -19,9 +19,10 @@ import av
 import pytest
 
 from petcam_site.health import reader_check
-from streaming.camera_pipeline import CameraConfig, CameraPipeline
-from streaming.sources.backoff import Backoff
-from streaming.worker_metrics import source_families
+from streaming.media.pipeline import CameraPipeline
+from streaming.media.sources.backoff import Backoff
+from streaming.media.types import CameraConfig
+from streaming.worker.metrics import source_families
 from tests.rtsp_server import encode_clip
 from tests.webrtc_client import MIN_SHARE, nal_units
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming.h264 import (
+from streaming.media.h264.nal import (
     START_CODE,
     NalType,
     annexb_join,

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming.h264 import NalType, annexb_join, nal_type, nal_unit_spans, split_nal_units
-from streaming.h264_processor import AccessUnit, H264Processor, ParameterSets
-from streaming.sps import parse_sps
+from streaming.media.h264.nal import NalType, annexb_join, nal_type, nal_unit_spans, split_nal_units
+from streaming.media.h264.processor import H264Processor, ParameterSets
+from streaming.media.h264.sps import parse_sps
+from streaming.media.types import AccessUnit
 from tests.h264_samples import decode, encode_frames
 
 SPS, PPS, IDR, AUD = NalType.SPS, NalType.PPS, NalType.IDR, NalType.AUD

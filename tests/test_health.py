@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from petcam_site import health
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import manage, migrate, site_env, start_simulator, wait_for
 from tests.webrtc_client import http, running_site, wait_live
 

@@ -16,7 +16,7 @@ import time
 import av
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from streaming.simulator.scene import decode_frame_number
 from tests.processes import manage, site_env, start_simulator
 from tests.webrtc_client import http, running_site, wait_live

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from streaming.gop_cache import GopCache
-from streaming.h264_codecs import codec_preferences
-from streaming.h264_processor import AccessUnit
-from streaming.hub import Hub, SinkClosed
-from streaming.viewer_session import drop_mdns_candidates
-from streaming.viewer_track import FRAME_TICKS, PtsClock
+from streaming.media.gop_cache import GopCache
+from streaming.media.hub import Hub, SinkClosed
+from streaming.media.types import AccessUnit
+from streaming.media.webrtc.codecs import codec_preferences
+from streaming.media.webrtc.session import drop_mdns_candidates
+from streaming.media.webrtc.track import FRAME_TICKS, PtsClock
 
 
 def now_ts() -> float:

@@ -25,9 +25,9 @@ from rest_framework.test import APIClient
 from detections.models import DetectionSample
 from recordings import hls, keyframe_index, sidecars, signed_links, thumbnails_strip
 from recordings.keyframe_index import NotFragmented
+from recordings.media.writers import H264FileWriter, Mp4FileWriter
 from recordings.models import Recording
 from recordings.retention import delete_recording
-from recordings.writers import H264FileWriter, Mp4FileWriter
 from tests.roles import make_user
 from tests.test_recorder import camera_units
 

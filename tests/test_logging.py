@@ -17,8 +17,8 @@ import sys
 import pytest
 
 from petcam_site import logging_config
-from streaming.shm_reader import FrameReader
-from streaming.shm_writer import FrameWriter
+from streaming.media.shm.stream_reader import FrameReader
+from streaming.media.shm.writer import FrameWriter
 from tests.processes import ROOT, site_env
 from tests.test_shm_reader import payload
 
@@ -118,7 +118,7 @@ def test_a_burst_of_garbage_slots_is_one_warning_with_a_count(shm_name, caplog):
 def test_a_slow_viewer_overflowing_again_and_again_is_one_line_per_interval(caplog):
     """A viewer on a bad link overflows its queue every few seconds; the operator reads one
     line for it (with the drops so far), not one per overflow."""
-    from streaming.hub import Hub
+    from streaming.media.hub import Hub
     from tests.test_hub import gop_stream
 
     caplog.set_level(logging.WARNING, logger="petcam.hub")

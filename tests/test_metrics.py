@@ -22,7 +22,7 @@ import uuid
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import (
     VENV_BIN,
     Proc,

@@ -15,9 +15,9 @@ import time
 import av
 import pytest
 
-from streaming import shm_segment
+from streaming.media.h264.sps import parse_sps
+from streaming.media.shm import segment as shm_segment
 from streaming.simulator.scene import pet_size
-from streaming.sps import parse_sps
 from tests.processes import manage, start_simulator, wait_for
 from tests.two_camera_site import SIZES, TwoCameraSite
 from tests.webrtc_client import WebRtcClient, nal_units

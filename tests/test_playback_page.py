@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from streaming.simulator.scene import pet_box
 from tests.browser import READ_FRAME_CODE_FN, launch, screenshot
 from tests.processes import Client, manage, start_install, start_simulator, wait_for

@@ -17,7 +17,7 @@ import uuid
 
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import site_env, start_simulator, start_worker, wait_for
 from tests.services import redis_url_or_skip, scratch_postgres_database
 from tests.webrtc_client import (

@@ -24,18 +24,20 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 
-from recordings.models import Recording, clean_recording_name, recording_relpath
-from recordings.recorder import CameraRecorder, RecorderError, RecorderSink
-from recordings.writers import (
+from recordings.media.sink import RecorderSink
+from recordings.media.writers import (
     H264FileWriter,
     Mp4FileWriter,
     make_writer,
     probe_file,
     repair_mp4,
 )
-from streaming.h264 import NalType, nal_unit_spans
-from streaming.h264_processor import AccessUnit, H264Processor
-from streaming.hub import Hub
+from recordings.models import Recording, clean_recording_name, recording_relpath
+from recordings.recorder import CameraRecorder
+from streaming.media.h264.nal import NalType, nal_unit_spans
+from streaming.media.h264.processor import H264Processor
+from streaming.media.hub import Hub
+from streaming.media.types import AccessUnit, MediaError
 from tests.h264_samples import decode, encode_frames
 
 FPS = 30
@@ -297,7 +299,7 @@ def test_a_full_disk_stops_the_writer_and_keeps_a_playable_file(tmp_path, fmt):
             viewer = hub.subscribe("viewer", maxsize=1000, from_gop=False)
             writer = make_writer(fmt, path)
             await asyncio.to_thread(writer.create)
-            sink = RecorderSink(hub, writer, name="full")
+            sink = RecorderSink(hub, writer, name="full", maxsize=300)
             sink.start()
             await feed(hub, units, pause=0.001)
             result = await asyncio.wait_for(sink.wait(), 10)
@@ -332,16 +334,16 @@ def test_start_stop_rows_and_refusals(media_root, django_user_model):
         hub = Hub("default")
         recorder = CameraRecorder("default", hub)
         await feed(hub, units[:20])
-        with pytest.raises(RecorderError) as idle:
+        with pytest.raises(MediaError) as idle:
             await recorder.stop()
         assert idle.value.code == "not_recording"
         for bad, code in [({"format": "avi"}, "invalid_format"), ({"name": "../x"}, "invalid_name"),
                           ({"trigger": "magic"}, "invalid_trigger")]:
-            with pytest.raises(RecorderError) as refused:
+            with pytest.raises(MediaError) as refused:
                 await recorder.start(**bad)
             assert refused.value.code == code
         started = await recorder.start(name="nap", format="mp4", user_id=user.pk)
-        with pytest.raises(RecorderError) as twice:
+        with pytest.raises(MediaError) as twice:
             await recorder.start()
         assert twice.value.code == "already_recording"
         await feed(hub, units[20:], pause=0.002)
@@ -369,7 +371,7 @@ def test_an_unwritable_media_root_refuses_the_start(settings, tmp_path):
     settings.MEDIA_ROOT.write_text("a file where the media directory should be")
 
     async def run():
-        with pytest.raises(RecorderError) as refused:
+        with pytest.raises(MediaError) as refused:
             await CameraRecorder("default", Hub("default")).start()
         return refused.value
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from streaming.simulator.scene import decode_frame_number
 from tests.processes import (
     install,

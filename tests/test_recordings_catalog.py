@@ -15,9 +15,9 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from recordings import retention
+from recordings.media.writers import make_writer
 from recordings.models import Recording, recording_relpath
 from recordings.retention import Policy, apply_retention
-from recordings.writers import make_writer
 from tests.roles import make_user
 from tests.test_recorder import camera_units
 

@@ -20,8 +20,8 @@ import av
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from streaming.media.sources import SourceError, mask_credentials, parse_source
 from streaming.simulator.scene import decode_frame_number
-from streaming.sources import SourceError, mask_credentials, parse_source
 from tests.browser import launch, screenshot
 from tests.processes import manage, migrate, site_env, wait_for
 from tests.rtsp_server import RtspTestServer, encode_clip

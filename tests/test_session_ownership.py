@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import manage, site_env, start_simulator, start_worker
 from tests.services import redis_url_or_skip, scratch_postgres_database
 from tests.webrtc_client import Site, WebRtcClient, http, running_site, wait_live

@@ -4,8 +4,8 @@ import struct
 
 import pytest
 
-from streaming import shm_layout as L
-from streaming.shm_segment import shm_path
+from streaming.media.shm import layout as L
+from streaming.media.shm.segment import shm_path
 
 
 def test_frame_buffer_sizes_match_the_daemon():

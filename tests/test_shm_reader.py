@@ -13,10 +13,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streaming import shm_layout as L
-from streaming import shm_segment
-from streaming.shm_reader import LIVE, STALLED, WAITING, FrameReader
-from streaming.shm_writer import FrameWriter
+from streaming.media.shm import layout as L
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.stream_reader import LIVE, STALLED, WAITING, FrameReader
+from streaming.media.shm.writer import FrameWriter
 
 IDR = b"\0\0\0\1\x65"
 

@@ -14,7 +14,7 @@ import secrets
 
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import Client, site_env, start_simulator, wait_for
 from tests.webrtc_client import (
     MIN_SHARE,

@@ -20,8 +20,8 @@ import av.logging
 import numpy as np
 import pytest
 
-from streaming import shm_segment
-from streaming.shm_layout import (
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.layout import (
     DETECTION_SIZE,
     DETECTIONS_HEADER,
     DETECTIONS_OFFSET,
@@ -34,7 +34,7 @@ from streaming.shm_layout import (
     WRITE_INDEX_OFFSET,
     Detection,
 )
-from streaming.shm_reader import FrameReader, RawFrame
+from streaming.media.shm.stream_reader import FrameReader, RawFrame
 from streaming.simulator import (
     DETECTION_FAULTS,
     FAULT_KINDS,

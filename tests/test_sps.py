@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streaming.h264 import NalType, escape_rbsp, nal_type, split_nal_units, unescape_rbsp
-from streaming.sps import HIGH_PROFILES, BitReader, SpsError, SpsInfo, parse_sps
+from streaming.media.h264.nal import NalType, escape_rbsp, nal_type, split_nal_units, unescape_rbsp
+from streaming.media.h264.sps import HIGH_PROFILES, BitReader, SpsError, SpsInfo, parse_sps
 from tests.h264_samples import decode, encode_frames
 
 

@@ -13,9 +13,10 @@ import asyncio
 import threading
 import time
 
-from streaming.camera_pipeline import CameraConfig, CameraPipeline
-from streaming.h264 import split_nal_units
-from streaming.shm_writer import FrameWriter
+from streaming.media.h264.nal import split_nal_units
+from streaming.media.pipeline import CameraPipeline
+from streaming.media.shm.writer import FrameWriter
+from streaming.media.types import CameraConfig
 from tests.h264_samples import encode_frames
 
 WIDTH, HEIGHT, GOP = 160, 96, 15

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.h264_samples import encode_frames
 from tests.processes import Proc, site_env, start_simulator, wait_for
 from tests.shm_recorder import ShmRecorder, Written
@@ -195,7 +195,7 @@ def test_simulator_access_units_arrive_byte_exact_from_a_mid_gop_join(site):
 
 WRITER = """
 import pickle, signal, sys, time
-from streaming.shm_writer import FrameWriter
+from streaming.media.shm.writer import FrameWriter
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
 name, path, fps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 units, (width, height) = pickle.load(open(path, "rb"))

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import site_env, start_simulator, wait_for
 from tests.webrtc_client import (
     MIN_SHARE,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from streaming import shm_segment
+from streaming.media.shm import segment as shm_segment
 from tests.processes import Proc, install, site_env, start_site, wait_for
 from tests.webrtc_client import HttpReply, free_tcp_port, get_token, http
 

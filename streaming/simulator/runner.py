@@ -41,8 +41,8 @@ from fractions import Fraction
 
 import numpy as np
 
-from .. import shm_segment
-from ..shm_layout import (
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.layout import (
     DETECTIONS_HEADER,
     DETECTIONS_OFFSET,
     FORMAT_NV12,
@@ -52,7 +52,8 @@ from ..shm_layout import (
     Detection,
     DetectionResult,
 )
-from ..shm_writer import DetectionWriter, FrameWriter, monotonic_ns
+from streaming.media.shm.writer import DetectionWriter, FrameWriter, monotonic_ns
+
 from .encoder import PRESETS, PROFILES, EncodedFrame, H264Encoder
 from .scene import PET_CLASS, Scene, check_size, pet_box, pet_confidence
 

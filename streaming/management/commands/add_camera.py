@@ -9,8 +9,8 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from streaming.media.sources import mask_credentials
 from streaming.models import Camera
-from streaming.sources import mask_credentials
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from streaming.media_worker import MediaWorker, configured_cameras
+from streaming.worker.media_worker import MediaWorker, configured_cameras
 
 log = logging.getLogger("petcam.worker")
 
@@ -33,7 +33,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await worker.start()
-        log.info("media worker up for %s", ", ".join(worker.pipelines))
+        log.info("media worker up for %s", ", ".join(worker.cameras))
         await stop.wait()
         log.info("media worker stopping")
         await worker.stop()

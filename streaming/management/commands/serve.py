@@ -68,7 +68,7 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
-        from streaming.media_worker import start_inprocess_worker
+        from streaming.worker.media_worker import start_inprocess_worker
 
         if not 0 < port < 65536:
             raise CommandError(f"--port must be 1..65535, got {port}")

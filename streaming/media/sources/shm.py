@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ..shm_reader import FrameReader, ReaderStats
-from . import SourceFrame
+from streaming.media.shm.stream_reader import FrameReader, ReaderStats
+from streaming.media.sources import SourceFrame
 
 
 class ShmSource:

@@ -9,8 +9,8 @@ from fractions import Fraction
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from .hub import SinkClosed, SinkQueue
-from .worker_metrics import FrameTimer
+from streaming.media.hub import SinkClosed, SinkQueue
+from streaming.media.webrtc.frame_timer import FrameTimer
 
 VIDEO_CLOCK_RATE = 90_000
 TIME_BASE = Fraction(1, VIDEO_CLOCK_RATE)

@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from . import SourceFrame
-from .av_source import AvSource
-from .urls import SourceSpec
+from streaming.media.sources import SourceFrame
+from streaming.media.sources.av_source import AvSource
+from streaming.media.sources.urls import SourceSpec
 
 
 class RtspSource(AvSource):

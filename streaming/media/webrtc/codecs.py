@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from aiortc import RTCRtpSender
-from aiortc.codecs import CODECS
 from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpCodecCapability, RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription, parse_h264_profile_level_id
+
+from streaming.media.webrtc.aiortc_compat import video_codec_table
 
 log = logging.getLogger("petcam.webrtc")
 
@@ -31,7 +32,7 @@ def ensure_h264_codec(profile_level_id: str) -> None:
     so ours goes first; a level change of the same profile updates it in place.
     """
     profile_level_id = profile_level_id.lower()
-    video = CODECS["video"]
+    video = video_codec_table()
     profile = _h264_profile(profile_level_id)
     if profile in _added:
         _added[profile].parameters["profile-level-id"] = profile_level_id

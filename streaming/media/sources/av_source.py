@@ -24,10 +24,10 @@ from typing import Any
 import av
 import av.bitstream
 
-from ..shm_reader import LIVE, STALLED, WAITING
-from . import SourceFrame
-from .backoff import Backoff
-from .urls import SourceError, mask_credentials
+from streaming.media.shm.stream_reader import LIVE, STALLED, WAITING
+from streaming.media.sources import SourceFrame
+from streaming.media.sources.backoff import Backoff
+from streaming.media.sources.urls import SourceError, mask_credentials
 
 log = logging.getLogger("petcam.source")
 

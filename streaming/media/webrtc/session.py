@@ -11,22 +11,16 @@ from collections.abc import Callable
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
 
-from .h264_codecs import codec_preferences
-from .hub import Hub
-from .shared_packetizer import SharedPacketizer
-from .viewer_track import PassthroughTrack
-from .worker_metrics import FrameTimer
+from streaming.media.hub import Hub
+from streaming.media.types import MediaError
+from streaming.media.webrtc.aiortc_compat import install_encoder, on_sender_rtcp
+from streaming.media.webrtc.codecs import codec_preferences
+from streaming.media.webrtc.frame_timer import FrameTimer
+from streaming.media.webrtc.packetizer import SharedPacketizer
+from streaming.media.webrtc.track import PassthroughTrack
 
 log = logging.getLogger("petcam.viewer")
 
-
-class OfferRejected(Exception):
-    """The offer cannot be answered; `code` is the API error code."""
-
-    def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
 
 
 def drop_mdns_candidates(sdp: str) -> str:
@@ -79,7 +73,7 @@ class ViewerSession:
         try:
             preferences, warning = codec_preferences(offer_sdp, stream_profile)
         except Exception as exc:  # aiortc's SDP parser raises ValueError, IndexError, ...
-            raise OfferRejected("invalid_sdp", f"cannot parse the offer: {exc}") from exc
+            raise MediaError("invalid_sdp", f"cannot parse the offer: {exc}") from exc
         if warning:
             log.warning("viewer %s on %s: %s", self.id, self.camera, warning)
         offer_sdp = drop_mdns_candidates(offer_sdp)
@@ -89,11 +83,11 @@ class ViewerSession:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
-            raise OfferRejected("invalid_sdp", f"cannot answer this offer: {exc}") from exc
+            raise MediaError("invalid_sdp", f"cannot answer this offer: {exc}") from exc
         self._watch_rtcp(transceiver.sender)
         self.packetizer = SharedPacketizer(self.track, transceiver.sender,
                                            shared=self.shared_packetizer)
-        transceiver.sender._RTCRtpSender__encoder = self.packetizer
+        install_encoder(transceiver.sender, self.packetizer)
         if self.replay_gop:
             # Start from the cached GOP: a decodable picture at once, not at the next IDR.
             # Browsers ask for a keyframe as they start; this replay already answers it.
@@ -103,16 +97,13 @@ class ViewerSession:
 
     def _watch_rtcp(self, sender) -> None:
         """Notice RTCP (liveness) and PLI/FIR, which aiortc ignores in passthrough."""
-        handle = sender._handle_rtcp_packet
-
-        async def on_rtcp(packet) -> None:
+        def on_rtcp(packet) -> None:
             self.last_rtcp = time.monotonic()
             if isinstance(packet, RtcpPsfbPacket) and packet.fmt in (RTCP_PSFB_PLI,
                                                                      RTCP_PSFB_FIR):
                 self.request_keyframe()
-            await handle(packet)
 
-        sender._handle_rtcp_packet = on_rtcp
+        on_sender_rtcp(sender, on_rtcp)
 
     def request_keyframe(self) -> None:
         """The browser lost the picture: resend the cached GOP.

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from .urls import FILE, RTSP, SourceError, SourceSpec, mask_credentials, parse_source
+from streaming.media.sources.urls import (
+    FILE,
+    RTSP,
+    SourceError,
+    SourceSpec,
+    mask_credentials,
+    parse_source,
+)
 
 log = logging.getLogger("petcam.source")
 
@@ -107,13 +114,13 @@ def open_source(camera: str, source: str, stream_segment: str, *,
         log.error("camera %s: unusable source %s: %s", camera, mask_credentials(source), exc)
         return UnusableSource(str(exc))
     if spec.kind == RTSP:
-        from .rtsp import RtspSource
+        from streaming.media.sources.rtsp import RtspSource
 
         return RtspSource(camera, spec, stall_after=stall_after)
     if spec.kind == FILE:
-        from .file import FileSource
+        from streaming.media.sources.file import FileSource
 
         return FileSource(camera, spec, stall_after=stall_after)
-    from .shm import ShmSource
+    from streaming.media.sources.shm import ShmSource
 
     return ShmSource(stream_segment, stall_after=stall_after)

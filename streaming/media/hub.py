@@ -13,9 +13,9 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
-from .burst_log import BurstLog
-from .gop_cache import GopCache
-from .h264_processor import AccessUnit
+from streaming.media.burst_log import BurstLog
+from streaming.media.gop_cache import GopCache
+from streaming.media.types import AccessUnit
 
 log = logging.getLogger("petcam.hub")
 # A viewer on a slow link overflows every few seconds: one line per sink per 30 s.

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from . import shm_segment
-from .shm_layout import (
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.layout import (
     FORMAT_H264,
     FRAME_DATA_CAPACITY,
     FRAME_DATA_OFFSET,

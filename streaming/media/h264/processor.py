@@ -5,22 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from .burst_log import BurstLog
-from .h264 import NalType, annexb_join, nal_unit_spans
-from .sps import SpsError, SpsInfo, parse_sps
+from streaming.media.burst_log import BurstLog
+from streaming.media.h264.nal import NalType, annexb_join, nal_unit_spans
+from streaming.media.h264.sps import SpsError, SpsInfo, parse_sps
+from streaming.media.types import AccessUnit
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class AccessUnit:
-    """One frame as sent downstream."""
-
-    data: bytes  # Annex-B; the camera's bytes, plus SPS/PPS in front if an IDR lacked them
-    is_idr: bool
-    frame_number: int
-    timestamp: float  # seconds, CLOCK_MONOTONIC
-    nal_types: tuple[int, ...]  # of data, in order
 
 
 class ParameterSets:

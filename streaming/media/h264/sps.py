@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .h264 import NalType, unescape_rbsp
+from streaming.media.h264.nal import NalType, unescape_rbsp
 
 MAX_DIMENSION = 16384  # pixels; far above any camera, small enough to catch garbage
 MAX_EXP_GOLOMB_ZEROS = 31  # ue(v) fits 32 bits; more leading zeros means corrupt data

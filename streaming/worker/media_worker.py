@@ -16,41 +16,27 @@ import resource
 import time
 from typing import Any
 
-import aiortc.codecs.h264
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from detections.feed import DetectionFeed
-from recordings.event_trigger import EventSettings, EventTrigger
-from recordings.recorder import CameraRecorder, RecorderError
-from recordings.retention import retention_loop
-
-from . import worker_metrics
-from .burst_log import BurstLog
-from .camera_pipeline import CameraConfig, CameraPipeline
-from .preroll import PrerollBuffer
-from .viewer_session import OfferRejected
-from .viewers import ViewerLimits, Viewers
-from .worker_rpc import worker_channel
+from streaming import metric_families
+from streaming.media.burst_log import BurstLog
+from streaming.media.pipeline import CameraPipeline
+from streaming.media.types import CameraConfig, MediaError
+from streaming.media.webrtc import aiortc_compat
+from streaming.media.webrtc.viewers import ViewerLimits, Viewers
+from streaming.worker import metrics, registry
+from streaming.worker_rpc import camera_group, worker_channel
 
 log = logging.getLogger("petcam.worker")
 
 
-def camera_group(camera: str) -> str:
-    """Channel-layer group of a camera's WebSocket clients (status, detections)."""
-    return f"petcam.camera.{camera}"
-
-
 def configured_cameras() -> list[CameraConfig]:
     """The enabled cameras from the database (sync: call it off the event loop)."""
-    from .models import Camera
+    from streaming.models import Camera
 
-    return [CameraConfig(slug=c.slug, name=c.name, source=c.source,
-                         stream_segment=c.stream_segment_name,
-                         detections_segment=c.detections_segment_name,
-                         max_viewers=c.viewer_limit)
-            for c in Camera.objects.filter(enabled=True)]
+    return [camera.config() for camera in Camera.objects.enabled()]
 
 
 def load_cameras_now() -> list[CameraConfig]:
@@ -60,15 +46,52 @@ def load_cameras_now() -> list[CameraConfig]:
         return pool.submit(configured_cameras).result()
 
 
+@dataclasses.dataclass
+class ServedCamera:
+    """One camera as the worker serves it: the media path, its viewers and the apps' parts."""
+
+    pipeline: CameraPipeline
+    viewers: Viewers
+    parts: dict[str, registry.CameraPart]
+
+    def status(self) -> dict[str, Any]:
+        result = {**self.pipeline.status(), "viewers": self.viewers.stats()}
+        for part in self.parts.values():
+            result.update(part.status())
+        return result
+
+    def summary(self) -> dict[str, Any]:
+        """What the live page's status event carries once a second."""
+        status = self.pipeline.status()
+        result = {k: status[k] for k in ("camera", "state", "live", "fps", "bitrate_kbps",
+                                         "width", "height", "profile", "profile_level_id")}
+        result["viewers"] = len(self.viewers.sessions)
+        for part in self.parts.values():
+            result.update(part.summary())
+        return result
+
+    def metrics(self, process: dict[str, Any]) -> list:
+        drops: dict[str, int] = {}
+        for part in self.parts.values():
+            drops.update(part.sink_drops())
+        families = metrics.collect(self.pipeline.config.slug, self.pipeline, self.viewers,
+                                   drops, process)
+        for part in self.parts.values():
+            families.extend(part.metrics())
+        return families
+
+    def op(self, name: str) -> registry.Op | None:
+        for part in self.parts.values():
+            if name in part.ops:
+                return part.ops[name]
+        return None
+
+
 class MediaWorker:
     """Runs pipelines for its cameras and serves their RPC channels."""
 
     def __init__(self, cameras: list[CameraConfig]) -> None:
-        self.pipelines: dict[str, CameraPipeline] = {}
-        self.viewers: dict[str, Viewers] = {}
-        self.detections: dict[str, DetectionFeed] = {}
-        self.recorders: dict[str, CameraRecorder] = {}
-        self.events: dict[str, EventTrigger] = {}
+        self.cameras: dict[str, ServedCamera] = {}
         self._limits = ViewerLimits(max_viewers=settings.PETCAM_MAX_VIEWERS,  # per camera
                                     ice_timeout=settings.PETCAM_ICE_TIMEOUT,
                                     silence_timeout=settings.PETCAM_PEER_SILENCE_TIMEOUT,
@@ -76,43 +99,32 @@ class MediaWorker:
                                     shared_packetizer=settings.PETCAM_SHARED_PACKETIZER,
                                     replay_gop=settings.PETCAM_GOP_REPLAY,
                                     catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000)
-        self._event_settings = EventSettings.from_settings()
+        aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)
+        self._part_factories = registry.camera_part_factories()
         for camera in cameras:
             self._build(camera)
         self._tasks: list[asyncio.Task] = []
         self._offers: set[asyncio.Task] = set()  # offers being answered
-        aiortc.codecs.h264.PACKET_MAX = settings.PETCAM_RTP_PACKET_MAX
 
     def _build(self, c: CameraConfig) -> None:
-        """One camera's pipeline, viewers, detection feed, recorder and event trigger
-        (all made before any is registered: a camera is served whole or not at all)."""
+        """One camera's pipeline, viewers and parts (all made before any is registered:
+        a camera is served whole or not at all)."""
         pipeline = CameraPipeline(c, stall_after=settings.PETCAM_STALL_SECONDS)
         viewers = Viewers(c.slug, pipeline.hub,
                           dataclasses.replace(self._limits, max_viewers=c.max_viewers),
                           settings.PETCAM_ICE_SERVERS, publish_clock=self._clock_publisher(c.slug))
-        feed = DetectionFeed(c.slug, c.detections_segment, camera_group(c.slug),
-                             pipeline.frame_size,
-                             sample_seconds=settings.PETCAM_DETECTION_SAMPLE_SECONDS,
-                             retention_days=settings.PETCAM_DETECTION_RETENTION_DAYS)
-        recorder = CameraRecorder(c.slug, pipeline.hub)
-        events = self._event_settings  # pre-roll only kept when events are on
-        trigger = EventTrigger(recorder, PrerollBuffer(events.preroll) if events.enabled
-                               else None, events)
-        feed.listeners.append(trigger.on_detection)
-        self.pipelines[c.slug], self.viewers[c.slug] = pipeline, viewers
-        self.detections[c.slug], self.recorders[c.slug] = feed, recorder
-        self.events[c.slug] = trigger
+        context = registry.CameraContext(config=c, hub=pipeline.hub,
+                                         frame_size=pipeline.frame_size,
+                                         group=camera_group(c.slug))
+        parts = {name: factory(context) for name, factory in self._part_factories}
+        self.cameras[c.slug] = ServedCamera(pipeline, viewers, parts)
 
     def _start_camera(self, slug: str, loop: asyncio.AbstractEventLoop) -> None:
-        pipeline = self.pipelines[slug]
-        pipeline.start(loop)
-        if self.events[slug].preroll is not None:
-            self.events[slug].preroll.attach(pipeline.hub)
-        self.viewers[slug].start()
-        self.detections[slug].start(loop)
-        # Before serving RPC: rows a crash left "recording" become "interrupted".
-        self._tasks.append(asyncio.create_task(self.recorders[slug].recover(),
-                                               name=f"recording-recovery-{slug}"))
+        served = self.cameras[slug]
+        served.pipeline.start(loop)
+        served.viewers.start()
+        for part in served.parts.values():
+            part.start(loop)
         self._tasks.append(asyncio.create_task(self._serve(slug), name=f"rpc-{slug}"))
         self._tasks.append(asyncio.create_task(self._publish_status(slug),
                                                name=f"status-{slug}"))
@@ -120,16 +132,17 @@ class MediaWorker:
     async def start(self, *, watch_cameras: float = 0.0) -> None:
         """`watch_cameras` > 0: look for newly added cameras this often (seconds)."""
         loop = asyncio.get_running_loop()
-        for slug in list(self.pipelines):
+        for slug in list(self.cameras):
             self._start_camera(slug, loop)
-        self._tasks.append(asyncio.create_task(retention_loop(), name="recording-retention"))
+        for name, task in registry.worker_tasks():
+            self._tasks.append(asyncio.create_task(task(), name=name))
         if watch_cameras > 0:
             self._tasks.append(asyncio.create_task(self._watch_cameras(watch_cameras),
                                                    name="camera-watch"))
 
     async def add_camera(self, camera: CameraConfig) -> bool:
         """Serve a camera added while the worker runs; False if it is served already."""
-        if camera.slug in self.pipelines:
+        if camera.slug in self.cameras:
             return False
         self._build(camera)
         self._start_camera(camera.slug, asyncio.get_running_loop())
@@ -162,16 +175,13 @@ class MediaWorker:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
-        for trigger in self.events.values():
-            await trigger.stop()
-        for recorder in self.recorders.values():  # finish files while frames still flow
-            await recorder.shutdown()
-        for viewers in self.viewers.values():
-            await viewers.stop()
-        for feed in self.detections.values():
-            await feed.stop()
-        for pipeline in self.pipelines.values():
-            await asyncio.to_thread(pipeline.stop)
+        for served in self.cameras.values():  # parts first: recordings end while frames flow
+            for part in reversed(served.parts.values()):
+                await part.stop()
+        for served in self.cameras.values():
+            await served.viewers.stop()
+        for served in self.cameras.values():
+            await asyncio.to_thread(served.pipeline.stop)
 
     async def run_forever(self) -> None:
         await self.start()
@@ -240,11 +250,7 @@ class MediaWorker:
         layer = get_channel_layer()
         while True:
             await asyncio.sleep(1.0)
-            status = self.pipelines[slug].status()
-            summary = {k: status[k] for k in ("camera", "state", "live", "fps", "bitrate_kbps",
-                                             "width", "height", "profile", "profile_level_id")}
-            summary["viewers"] = len(self.viewers[slug].sessions)
-            summary["recording"] = self.recorders[slug].summary()
+            summary = self.cameras[slug].summary()
             try:
                 await layer.group_send(camera_group(slug), {"type": "camera.status",
                                                             "status": summary})
@@ -254,40 +260,30 @@ class MediaWorker:
     async def _handle(self, slug: str, message: dict[str, Any]) -> dict[str, Any]:
         op = message.get("op")
         args = message.get("args") or {}
-        pipeline, viewers = self.pipelines[slug], self.viewers[slug]
-        recorder = self.recorders[slug]
+        served = self.cameras[slug]
         try:
             if op == "status":
-                return {"result": {**pipeline.status(), "viewers": viewers.stats(),
-                                   "detections": self.detections[slug].status(),
-                                   "recording": recorder.status(),
-                                   "events": self.events[slug].status(),
-                                   "process": process_stats()}}
+                return {"result": {**served.status(), "process": process_stats()}}
             if op == "metrics":  # /metrics: this camera's petcam_ families, as JSON
-                return {"result": worker_metrics.to_json(
-                    worker_metrics.collect(self, slug, process_stats()))}
-            if op == "recording.start":
-                return {"result": await recorder.start(
-                    name=args.get("name"), format=args.get("format"),
-                    user_id=args.get("user_id"), trigger=args.get("trigger") or "manual")}
-            if op == "recording.stop":
-                return {"result": await recorder.stop()}
-            if op == "recording.status":
-                return {"result": recorder.status()}
+                return {"result": metric_families.to_json(served.metrics(process_stats()))}
             if op == "offer":
+                pipeline, viewers = served.pipeline, served.viewers
                 profile = await pipeline.wait_stream_profile(settings.PETCAM_SPS_WAIT_SECONDS)
                 session = await viewers.open(str(args.get("sdp", "")), profile,
                                              owner=user_id_arg(args))
                 return {"result": {"type": "answer", "sdp": session.pc.localDescription.sdp,
                                    "session": session.id}}
             if op == "close":
-                if await viewers.close(str(args.get("session", "")), user_id_arg(args),
-                                       may_end_any=args.get("may_end_any") is True):
+                if await served.viewers.close(str(args.get("session", "")), user_id_arg(args),
+                                              may_end_any=args.get("may_end_any") is True):
                     return {"result": {"closed": True}}
                 return {"error": "unknown_session", "detail": "No such viewer session."}
             if op == "ping":
                 return {"result": {"pong": True}}
-        except (OfferRejected, RecorderError) as exc:
+            handler = served.op(str(op))  # an app's part, e.g. recording.start
+            if handler is not None:
+                return {"result": await handler(args)}
+        except MediaError as exc:
             return {"error": exc.code, "detail": exc.detail}
         except Exception:
             log.exception("camera %s: worker operation %r failed", slug, op)

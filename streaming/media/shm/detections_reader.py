@@ -17,9 +17,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from streaming import shm_segment
-from streaming.burst_log import BurstLog
-from streaming.shm_layout import (
+from streaming.media.burst_log import BurstLog
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.layout import (
     DETECTION_SIZE,
     DETECTIONS_HEADER,
     DETECTIONS_OFFSET,

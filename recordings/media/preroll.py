@@ -16,8 +16,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from .h264_processor import AccessUnit
-from .hub import Hub
+from streaming.media.hub import Hub
+from streaming.media.types import AccessUnit
 
 
 class PrerollBuffer:

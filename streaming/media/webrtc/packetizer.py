@@ -12,10 +12,10 @@ from collections import OrderedDict
 
 import av
 from aiortc.codecs.base import Encoder
-from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import VIDEO_TIME_BASE, convert_timebase
 
-from .h264_processor import AccessUnit
+from streaming.media.types import AccessUnit
+from streaming.media.webrtc.aiortc_compat import h264_payloads, sender_rtp_timestamp
 
 
 class PayloadCache:
@@ -34,7 +34,7 @@ class PayloadCache:
             self.hits += 1
             return entry[1]
         self.misses += 1
-        payloads = H264Encoder._packetize(H264Encoder._split_bitstream(au.data))
+        payloads = h264_payloads(au.data)
         self._entries[id(au)] = (au, payloads)
         if len(self._entries) > self._size:
             self._entries.popitem(last=False)
@@ -69,12 +69,12 @@ class SharedPacketizer(Encoder):
     def pack(self, packet: av.Packet) -> tuple[list[bytes], int]:
         au = self.track.last_unit
         if not self.shared or au is None or packet.size != len(au.data):
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(bytes(packet)))
+            payloads = h264_payloads(bytes(packet))
         else:
             payloads = self.cache.payloads(au)
         timestamp = convert_timebase(packet.pts, packet.time_base, VIDEO_TIME_BASE)
         if self.rtp_origin is None and self._previous_ts is not None and self.sender:
-            wire = self.sender._RTCRtpSender__rtp_timestamp
+            wire = sender_rtp_timestamp(self.sender)
             self.rtp_origin = (wire - self._previous_ts) % 2**32
         self._previous_ts = timestamp
         return payloads, timestamp

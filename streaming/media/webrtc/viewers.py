@@ -8,8 +8,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from .hub import Hub
-from .viewer_session import OfferRejected, ViewerSession, close_all
+from streaming.media.hub import Hub
+from streaming.media.types import MediaError
+from streaming.media.webrtc.session import ViewerSession, close_all
 
 log = logging.getLogger("petcam.viewer")
 
@@ -55,7 +56,7 @@ class Viewers:
                    owner: int | None = None) -> ViewerSession:
         if len(self.sessions) + self._pending >= self.limits.max_viewers:
             self.rejected_full += 1
-            raise OfferRejected("max_viewers", f"camera {self.camera!r} already has "
+            raise MediaError("max_viewers", f"camera {self.camera!r} already has "
                                 f"{self.limits.max_viewers} viewers")
         self._pending += 1
         session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from .h264_processor import AccessUnit
+from streaming.media.types import AccessUnit
 
 
 class GopCache:

@@ -20,9 +20,9 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from . import shm_segment
-from .burst_log import BurstLog
-from .shm_layout import (
+from streaming.media.burst_log import BurstLog
+from streaming.media.shm import segment as shm_segment
+from streaming.media.shm.layout import (
     FORMAT_H264,
     FRAME_DATA_CAPACITY,
     FRAME_DATA_OFFSET,
@@ -36,7 +36,7 @@ from .shm_layout import (
     slot_for_index,
     slot_offset,
 )
-from .shm_writer_probe import WriterProbe
+from streaming.media.shm.writer_probe import WriterProbe
 
 log = logging.getLogger("petcam.shm")
 

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import av
 
-from streaming.h264 import NalType, annexb_join, nal_unit_spans
-from streaming.h264_processor import AccessUnit
-from streaming.sps import SpsError, parse_sps
+from streaming.media.h264.nal import NalType, annexb_join, nal_unit_spans
+from streaming.media.h264.sps import SpsError, parse_sps
+from streaming.media.types import AccessUnit
 
 log = logging.getLogger("petcam.recorder")
 

@@ -10,13 +10,14 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
-from .h264_processor import AccessUnit, H264Processor
-from .hub import Hub
-from .live_rate import LiveRate
-from .shm_reader import LIVE
-from .sources import open_source
+from streaming.media.h264.processor import H264Processor
+from streaming.media.hub import Hub
+from streaming.media.live_rate import LiveRate
+from streaming.media.shm.stream_reader import LIVE
+from streaming.media.sources import open_source
+from streaming.media.types import AccessUnit, CameraConfig
 
 log = logging.getLogger("petcam.camera")
 
@@ -31,17 +32,6 @@ def profile_name(profile_idc: int, constraint_flags: int) -> str:
         return "Constrained High"
     return name
 
-
-@dataclass(frozen=True)
-class CameraConfig:
-    """What the media worker needs of a camera (a Camera row, read once at start)."""
-
-    slug: str
-    stream_segment: str
-    detections_segment: str
-    source: str = ""  # "": shared memory; rtsp://... or file:///... (other sources)
-    max_viewers: int = 10
-    name: str = ""
 
 
 class CameraPipeline:

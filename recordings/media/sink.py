@@ -1,0 +1,201 @@
+"""The recording sink: moves one camera's access units from the hub into a file writer.
+
+`RecorderSink` subscribes to the camera's hub with its own bounded queue,
+starting from the cached GOP (the last IDR before the click, so the file is
+decodable from its first frame). It consumes on the worker's event loop but
+every file operation runs in its own writer thread, in batches: a slow disk
+never blocks the shm reader or the viewers. If the disk falls too far behind,
+the hub queue overflows and the sink skips to the next IDR; the lost frames are
+counted (`dropped_frames`) and show as a gap in the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import av.error
+
+from recordings.media.writers import FileWriter, StreamChanged, StreamError, repair_mp4
+from streaming.media.hub import Hub, SinkClosed, SinkQueue
+from streaming.media.types import AccessUnit
+
+log = logging.getLogger("petcam.recorder")
+
+BATCH_MAX = 64  # access units per trip to the writer thread
+
+
+@dataclass
+class SinkResult:
+    reason: str  # "stopped" | "stream_changed" | "write_error" | "stream_error"
+    detail: str = ""
+    error: BaseException | None = None
+
+
+class RecorderSink:
+    """Moves one camera's access units from the hub into a FileWriter on a writer thread."""
+
+    def __init__(self, hub: Hub, writer: FileWriter, *, name: str, maxsize: int) -> None:
+        self.hub = hub
+        self.writer = writer
+        self.name = name
+        self.maxsize = maxsize  # frames; ~10 s absorbs a slow SD card's stalls
+        self.queue: SinkQueue | None = None
+        self.result: SinkResult | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"rec-{name}")
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._skipped_at_start = 0
+        self.write_seconds = 0.0  # writer-thread time spent in the writer (CPU + I/O)
+
+    # --- control -------------------------------------------------------------------------
+
+    def start(self, *, from_gop: bool = True, seed: list[AccessUnit] | None = None) -> None:
+        """Subscribe and consume. `seed` (e.g. an event's pre-roll, IDR first) replaces the
+        cached-GOP replay: those units are written first, with their own camera timestamps,
+        then the live ones published from now on."""
+        if seed:
+            self.queue = self.hub.subscribe(f"recorder:{self.name}", maxsize=self.maxsize,
+                                            from_gop=False)
+            # Same tick as subscribe: nothing published in between, so no unit is lost or
+            # doubled. The queue bound applies to live units only.
+            self.queue.replay(seed)
+        else:
+            self.queue = self.hub.subscribe(f"recorder:{self.name}", maxsize=self.maxsize,
+                                            from_gop=from_gop)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rec-{self.name}")
+
+    def request_stop(self) -> None:
+        """Write what is queued now, then finish. Frames published after this are not taken."""
+        if self.queue is not None:
+            self.hub.sinks.discard(self.queue)
+        self._stop.set()
+
+    async def wait(self) -> SinkResult:
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    @property
+    def done(self) -> bool:
+        return self._task is not None and self._task.done()
+
+    # --- live figures ----------------------------------------------------------------------
+
+    @property
+    def dropped(self) -> int:
+        """Frames lost because this sink fell behind (after its first written frame)."""
+        if self.queue is None:
+            return 0
+        stats = self.queue.stats
+        return stats.dropped + max(0, stats.skipped_waiting_idr - self._skipped_at_start)
+
+    def stats(self) -> dict[str, Any]:
+        w = self.writer
+        queue = self.queue
+        return {
+            "frame_count": w.frames,
+            "bytes": w.payload_bytes,
+            "duration": round(w.duration, 3),
+            "dropped_frames": self.dropped,
+            "overflows": queue.stats.overflows if queue else 0,
+            "gaps": w.gaps,
+            "queued": len(queue) if queue else 0,
+            "width": w.info.width if w.info else None,
+            "height": w.info.height if w.info else None,
+            "profile": w.info.profile_level_id if w.info else "",
+        }
+
+    # --- the consumer ----------------------------------------------------------------------
+
+    async def _next_batch(self) -> list[AccessUnit] | None:
+        """Up to BATCH_MAX queued units; waits for one unless stopping (None: finished)."""
+        queue = self.queue
+        assert queue is not None
+        if not len(queue):
+            if self._stop.is_set():
+                return None
+            getter = asyncio.ensure_future(queue.get())
+            stopper = asyncio.ensure_future(self._stop.wait())
+            try:
+                await asyncio.wait({getter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopper.cancel()
+                if not getter.done():
+                    getter.cancel()  # parked on an empty queue: nothing is lost
+            if getter.cancelled() or not getter.done():
+                return None
+            batch = [getter.result().au]  # SinkClosed propagates
+        else:
+            batch = [(await queue.get()).au]
+        while len(queue) and len(batch) < BATCH_MAX:
+            batch.append((await queue.get()).au)
+        return batch
+
+    def _write_batch(self, batch: list[AccessUnit]) -> SinkResult | None:
+        """In the writer thread."""
+        started = time.perf_counter()
+        try:
+            for au in batch:
+                was_empty = self.writer.frames == 0
+                self.writer.write(au)
+                if was_empty and self.writer.frames and self.queue is not None:
+                    self._skipped_at_start = self.queue.stats.skipped_waiting_idr
+        except StreamChanged as exc:
+            return SinkResult("stream_changed", str(exc), exc)
+        except OSError as exc:
+            return SinkResult("write_error", f"{exc.strerror or exc}", exc)
+        except (StreamError, ValueError, av.error.FFmpegError) as exc:
+            return SinkResult("stream_error", str(exc), exc)
+        finally:
+            self.write_seconds += time.perf_counter() - started
+        return None
+
+    async def _run(self) -> SinkResult:
+        loop = asyncio.get_running_loop()
+        result: SinkResult | None = None
+        try:
+            while result is None:
+                try:
+                    batch = await self._next_batch()
+                except SinkClosed:  # someone unsubscribed us
+                    batch = None
+                if batch is None:
+                    result = SinkResult("stopped")
+                    break
+                result = await loop.run_in_executor(self._executor, self._write_batch, batch)
+        finally:
+            if self.queue is not None:
+                self.hub.unsubscribe(self.queue)
+            result = result or SinkResult("stopped")
+            close_error = await loop.run_in_executor(self._executor, self._finish, result)
+            if close_error is not None and result.reason in ("stopped", "stream_changed"):
+                result = SinkResult("write_error", close_error.strerror or str(close_error),
+                                    close_error)
+            self._executor.shutdown(wait=False)
+            self.result = result
+        return result
+
+    def _finish(self, result: SinkResult) -> OSError | None:
+        """In the writer thread: close the file; after a write error leave it playable."""
+        error: OSError | None = None
+        try:
+            self.writer.close()
+        except OSError as exc:
+            error = exc
+        except Exception as exc:  # PyAV errors that are not OSErrors
+            error = OSError(errno.EIO, str(exc))
+        if (result.reason in ("write_error", "stream_error") or error is not None) \
+                and self.writer.format == "mp4" and self.writer.path.exists():
+            try:
+                removed = repair_mp4(self.writer.path)
+                if removed:
+                    log.info("%s: trimmed a torn last fragment (%d bytes)", self.writer.path,
+                             removed)
+            except OSError:
+                log.warning("could not repair %s", self.writer.path, exc_info=True)
+        return error
