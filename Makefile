@@ -35,10 +35,12 @@ run: $(STAMP)
 
 test: $(STAMP) system-deps-test
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) -m pytest -n 2
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 
 bench: $(STAMP)
 	$(PY) benchmarks/shm_reader_bench.py

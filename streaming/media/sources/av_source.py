@@ -25,8 +25,8 @@ import av
 import av.bitstream
 
 from streaming.media.shm.stream_reader import LIVE, STALLED, WAITING
-from streaming.media.sources import SourceFrame
 from streaming.media.sources.backoff import Backoff
+from streaming.media.sources.base import SourceFrame
 from streaming.media.sources.urls import SourceError, mask_credentials
 
 log = logging.getLogger("petcam.source")

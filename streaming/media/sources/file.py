@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from streaming.media.sources import SourceFrame
 from streaming.media.sources.av_source import AvSource
+from streaming.media.sources.base import SourceFrame
 from streaming.media.sources.urls import SourceError, SourceSpec
 
 

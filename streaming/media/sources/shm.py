@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from streaming.media.shm.stream_reader import FrameReader, ReaderStats
-from streaming.media.sources import SourceFrame
+from streaming.media.sources.base import SourceFrame
 
 
 class ShmSource:
