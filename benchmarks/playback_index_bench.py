@@ -66,7 +66,7 @@ def summary(values: list[float]) -> dict:
 def write_hour(path: Path, seconds: float, fps: int, gop: int) -> dict:
     from recordings.writers import Mp4FileWriter
     from streaming.h264_processor import H264Processor
-    from tests.h264_samples import encode_frames
+    from tests.support.h264_samples import encode_frames
 
     processor = H264Processor()
     gop_units = [processor.process(data, i + 1, 0.0)

@@ -17,8 +17,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from streaming.simulator.scene import pet_box
-from tests.browser import ARTIFACTS, READ_FRAME_CODE_FN, launch, screenshot
-from tests.processes import (
+from tests.support.browser import ARTIFACTS, READ_FRAME_CODE_FN, launch, screenshot
+from tests.support.processes import (
     start_install,
     start_simulator,
     wait_for,

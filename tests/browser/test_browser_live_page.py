@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import launch, screenshot
-from tests.processes import install, site_env, start_simulator, start_site
+from tests.support.browser import launch, screenshot
+from tests.support.processes import install, site_env, start_simulator, start_site
 
 pytestmark = pytest.mark.browser
 

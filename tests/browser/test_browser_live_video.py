@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import READ_FRAME_CODE_FN, launch, screenshot
-from tests.processes import (
+from tests.support.browser import READ_VIDEO_FRAME_CODE, launch, screenshot
+from tests.support.processes import (
     Client,
     start_install,
     start_simulator,
     wait_for,
 )
-from tests.webrtc_client import MIN_SHARE, camera_fps, camera_mark
+from tests.support.webrtc_client import MIN_SHARE, camera_fps, camera_mark
 
 pytestmark = pytest.mark.browser
 
@@ -32,19 +32,6 @@ pytestmark = pytest.mark.browser
 # Baseline, Baseline, Main and High 4:4:4 but not High, so only a Main stream
 # lets the answer state the stream's exact profile-level-id.
 SIM_ARGS = ("--fps", "30", "--bitrate", "1500", "--profile", "main")
-
-# Reads the frame number drawn by the simulator from the <video>'s current picture.
-READ_FRAME_CODE = "() => {" + READ_FRAME_CODE_FN + """
-  const video = document.getElementById("video");
-  const w = video.videoWidth, h = video.videoHeight;
-  if (!w || !h) return null;
-  const canvas = document.createElement("canvas");
-  canvas.width = w; canvas.height = h;
-  const ctx = canvas.getContext("2d", {willReadFrequently: true});
-  ctx.drawImage(video, 0, 0, w, h);
-  return readFrameCode(ctx);
-}"""
-
 
 @dataclass
 class Site:
@@ -143,7 +130,7 @@ def assert_full_rate(page, site: Site, seconds: float = 3.0, windows: int = 3) -
 
 
 def frame_number(page) -> int:
-    return wait_for(lambda: page.evaluate(READ_FRAME_CODE), 5,
+    return wait_for(lambda: page.evaluate(READ_VIDEO_FRAME_CODE), 5,
                     "a readable frame code in the video", interval=0.1)
 
 

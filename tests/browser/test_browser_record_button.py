@@ -6,12 +6,12 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from streaming import shm_segment
-from tests.browser import launch, screenshot
-from tests.processes import (
+from tests.support.browser import launch, screenshot
+from tests.support.processes import (
     start_install,
     start_simulator,
 )
-from tests.test_recorder import decode_file, ffprobe
+from tests.support.recordings import decode_file, ffprobe
 
 pytestmark = pytest.mark.browser
 

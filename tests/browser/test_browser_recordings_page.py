@@ -8,8 +8,8 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from streaming import shm_segment
-from tests.browser import launch, screenshot
-from tests.processes import (
+from tests.support.browser import launch, screenshot
+from tests.support.processes import (
     Client,
     start_install,
     start_simulator,

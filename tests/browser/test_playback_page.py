@@ -17,8 +17,8 @@ from playwright.sync_api import expect, sync_playwright
 
 from streaming import shm_segment
 from streaming.simulator.scene import pet_box
-from tests.browser import READ_FRAME_CODE_FN, launch, screenshot
-from tests.processes import Client, manage, start_install, start_simulator, wait_for
+from tests.support.browser import READ_FRAME_CODE_FN, launch, screenshot
+from tests.support.processes import Client, manage, start_install, start_simulator, wait_for
 
 pytestmark = pytest.mark.browser
 

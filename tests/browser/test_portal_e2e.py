@@ -12,8 +12,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.browser import launch, screenshot
-from tests.two_camera_site import SIZES
+from tests.support.browser import launch, screenshot
+from tests.support.two_camera_site import SIZES
 
 pytestmark = pytest.mark.browser
 

@@ -36,9 +36,16 @@ from rest_framework.authtoken.models import Token
 from recordings.models import Recording, recording_relpath
 from streaming import shm_segment
 from streaming.models import Camera
-from tests.processes import manage, migrate, pick_free_port, site_env, start_simulator, start_site
-from tests.roles import make_user
-from tests.webrtc_client import http, wait_live
+from tests.support.processes import (
+    manage,
+    migrate,
+    pick_free_port,
+    site_env,
+    start_simulator,
+    start_site,
+)
+from tests.support.roles import make_user
+from tests.support.webrtc_client import http, wait_live
 
 USERS = ("anonymous", "norole", "viewer", "operator", "admin", "superuser", "limited")
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 import pytest
 import websockets
 
-from tests.processes import (
+from tests.support.processes import (
     create_token,
     start_install,
     start_simulator,

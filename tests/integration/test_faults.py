@@ -37,14 +37,20 @@ import pytest
 import redis
 
 from streaming import shm_segment
-from tests.processes import Proc, site_env, start_simulator, start_worker, wait_for
-from tests.services import scratch_postgres_database
-from tests.test_recorder import decode_file
-from tests.webrtc_client import (
+from tests.support.processes import (
+    Proc,
+    pick_free_port,
+    site_env,
+    start_simulator,
+    start_worker,
+    wait_for,
+)
+from tests.support.recordings import decode_file
+from tests.support.services import scratch_postgres_database
+from tests.support.webrtc_client import (
     MIN_SHARE,
     SignalingError,
     WebRtcClient,
-    free_tcp_port,
     http,
     running_site,
     wait_live,
@@ -63,7 +69,7 @@ class ScratchRedis:
     """A throw-away redis-server on its own port: stopping it hurts nobody else."""
 
     def __init__(self, logs: Path) -> None:
-        self.port = free_tcp_port()
+        self.port = pick_free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.logs = logs
         self.proc: Proc | None = None
@@ -92,7 +98,7 @@ class TcpProxy:
 
     def __init__(self, target_port: int) -> None:
         self.target = target_port
-        self.port = free_tcp_port()
+        self.port = pick_free_port()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None

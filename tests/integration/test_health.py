@@ -14,8 +14,8 @@ import pytest
 
 from petcam_site import health
 from streaming import shm_segment
-from tests.processes import manage, migrate, site_env, start_simulator, wait_for
-from tests.webrtc_client import http, running_site, wait_live
+from tests.support.processes import manage, migrate, site_env, start_simulator, wait_for
+from tests.support.webrtc_client import http, running_site, wait_live
 
 
 def add_camera(env: dict[str, str], slug: str, position: int) -> None:

@@ -18,8 +18,8 @@ import pytest
 
 from streaming import shm_segment
 from streaming.simulator.scene import decode_frame_number
-from tests.processes import manage, site_env, start_simulator
-from tests.webrtc_client import http, running_site, wait_live
+from tests.support.processes import manage, site_env, start_simulator
+from tests.support.webrtc_client import http, running_site, wait_live
 
 SIM_ARGS = ("--gop", "15", "--encode", "live", "--bitrate", "800")
 

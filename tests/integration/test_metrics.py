@@ -23,19 +23,20 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streaming import shm_segment
-from tests.processes import (
+from tests.support.processes import (
     VENV_BIN,
     Proc,
     create_token,
     install,
     manage,
+    pick_free_port,
     site_env,
     start_simulator,
     start_worker,
     wait_for,
 )
-from tests.services import redis_url_or_skip, scratch_postgres_database
-from tests.webrtc_client import WebRtcClient, free_tcp_port, get_token, http, wait_live
+from tests.support.services import redis_url_or_skip, scratch_postgres_database
+from tests.support.webrtc_client import WebRtcClient, get_token, http, wait_live
 
 
 def outside_address() -> str | None:
@@ -90,7 +91,7 @@ def site(tmp_path_factory):
     logs = tmp / "logs"
     env = site_env(tmp, LOG_FORMAT="json")
     username, password = install(env)
-    port = free_tcp_port()
+    port = pick_free_port()
     proc = Proc("site", [sys.executable, "manage.py", "serve", "--host", "0.0.0.0",
                          "--port", str(port)], env, logs)
     sim = None
@@ -225,7 +226,7 @@ def test_production_worker_figures_reach_metrics_and_a_dead_worker_is_up_0(tmp_p
         logs = tmp_path / "logs"
         username, password = install(env)
         worker = start_worker(env, logs)
-        port = free_tcp_port()
+        port = pick_free_port()
         web = Proc("site", [str(VENV_BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port),
                             "petcam_site.asgi:application"], env, logs)
         sim = start_simulator(env, logs, "--bitrate", "600")

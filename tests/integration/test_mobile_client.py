@@ -10,11 +10,9 @@ import sys
 
 import pytest
 
-from tests.processes import ROOT, wait_for
-from tests.two_camera_site import SIZES
-from tests.webrtc_client import viewers
-
-SCRIPT = ROOT / "benchmarks" / "mobile_client.py"
+from tests.support.processes import ROOT, wait_for
+from tests.support.two_camera_site import SIZES
+from tests.support.webrtc_client import viewers
 
 
 @pytest.fixture
@@ -25,7 +23,7 @@ def site(two_camera_site):
 
 
 def run_client(site, *args: str) -> tuple[int, str, dict]:
-    run = subprocess.run([sys.executable, str(SCRIPT), "--url", site.base,
+    run = subprocess.run([sys.executable, "-m", "benchmarks.mobile_client", "--url", site.base,
                           "--username", site.username, *args],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     lines = run.stdout.strip().splitlines()

@@ -18,9 +18,9 @@ import pytest
 from streaming import shm_segment
 from streaming.simulator.scene import pet_size
 from streaming.sps import parse_sps
-from tests.processes import manage, start_simulator, wait_for
-from tests.two_camera_site import SIZES, TwoCameraSite
-from tests.webrtc_client import WebRtcClient, nal_units
+from tests.support.processes import manage, start_simulator, wait_for
+from tests.support.two_camera_site import SIZES, TwoCameraSite
+from tests.support.webrtc_client import WebRtcClient, nal_units
 
 
 @pytest.fixture

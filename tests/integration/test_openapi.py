@@ -1,6 +1,6 @@
 """The OpenAPI document (GET /api/schema/) is in sync with the code and tells the truth.
 
-1. The schema generated from the code equals the committed tests/openapi.json, so
+1. The schema generated from the code equals the committed tests/support/openapi.json, so
    every API change shows up in review (refresh command in the failure message).
    drf-spectacular's own warnings (an unannotated view, a guessed type) fail too.
 2. schemathesis fuzzes every operation of a real running site (the shared two-camera
@@ -22,11 +22,12 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from tests.processes import ROOT, wait_for
-from tests.webrtc_client import http
+from tests.support.processes import ROOT, wait_for
+from tests.support.webrtc_client import http
 
-SCHEMA_FILE = ROOT / "tests" / "openapi.json"
-REFRESH = ".venv/bin/python manage.py spectacular --format openapi-json --file tests/openapi.json"
+SCHEMA_FILE = ROOT / "tests" / "support" / "openapi.json"
+REFRESH = (".venv/bin/python manage.py spectacular --format openapi-json "
+           f"--file {SCHEMA_FILE.relative_to(ROOT)}")
 # Examples per operation and phase: enough to hit every documented branch a few
 # times, small enough that the whole run stays around half a minute.
 MAX_EXAMPLES = 5
@@ -70,7 +71,8 @@ def test_committed_schema_is_in_sync(tmp_path, capsys):
     committed = json.loads(SCHEMA_FILE.read_text())
     diff = differences(committed, current)
     assert not diff, (
-        "The API changed but tests/openapi.json was not refreshed. Review the changes, then "
+        f"The API changed but {SCHEMA_FILE.relative_to(ROOT)} was not refreshed. Review the "
+        "changes, then "
         f"run\n  {REFRESH}\nand commit the file. Differences (committed -> code):\n  "
         + "\n  ".join(diff[:40]) + (f"\n  ... {len(diff) - 40} more" if len(diff) > 40 else ""))
 
@@ -128,7 +130,7 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(site, tmp_path
     config = tmp_path / "schemathesis.toml"
     # Real identifiers most of the time, so requests get past the 404s to the real work.
     config.write_text(f"""
-hooks = "tests.schemathesis_hooks"
+hooks = "tests.support.schemathesis_hooks"
 [dictionaries.cameras]
 values = ["default", "garden"]
 [dictionaries.recordings]

@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from tests.processes import (
+from tests.support.processes import (
     Client,
     install,
     site_env,

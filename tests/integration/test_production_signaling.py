@@ -18,9 +18,9 @@ import uuid
 import pytest
 
 from streaming import shm_segment
-from tests.processes import site_env, start_simulator, start_worker, wait_for
-from tests.services import redis_url_or_skip, scratch_postgres_database
-from tests.webrtc_client import (
+from tests.support.processes import site_env, start_simulator, start_worker, wait_for
+from tests.support.services import redis_url_or_skip, scratch_postgres_database
+from tests.support.webrtc_client import (
     MIN_SHARE,
     WebRtcClient,
     camera_fps,

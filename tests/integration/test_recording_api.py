@@ -22,21 +22,21 @@ import pytest
 
 from streaming import shm_segment
 from streaming.simulator.scene import decode_frame_number
-from tests.processes import (
+from tests.support.processes import (
     install,
+    pick_free_port,
     site_env,
     start_simulator,
     start_site,
     start_worker,
     wait_for,
 )
-from tests.test_recorder import decode_file, ffprobe, idrs_lack_parameter_sets, small_disk
-from tests.webrtc_client import (
+from tests.support.recordings import decode_file, ffprobe, idrs_lack_parameter_sets, small_disk
+from tests.support.webrtc_client import (
     MIN_SHARE,
     WebRtcClient,
     camera_fps,
     camera_mark,
-    free_tcp_port,
     get_token,
     http,
     running_site,
@@ -315,7 +315,7 @@ def test_a_killed_worker_leaves_an_interrupted_recording_that_plays(tmp_path, po
     logs = tmp_path / "logs"
     username, password = install(env)
     worker = start_worker(env, logs)
-    port = free_tcp_port()
+    port = pick_free_port()
     web = start_site(env, port, logs, plain_daphne=True)
     sim = start_simulator(env, logs, *SIM_ARGS)
     media = tmp_path / "var" / "media"

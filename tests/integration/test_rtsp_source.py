@@ -22,11 +22,10 @@ from playwright.sync_api import expect, sync_playwright
 
 from streaming.simulator.scene import decode_frame_number
 from streaming.sources import SourceError, mask_credentials, parse_source
-from tests.browser import launch, screenshot
-from tests.processes import manage, migrate, site_env, wait_for
-from tests.rtsp_server import RtspTestServer, encode_clip
-from tests.test_browser_live_video import READ_FRAME_CODE
-from tests.webrtc_client import (
+from tests.support.browser import READ_VIDEO_FRAME_CODE, launch, screenshot
+from tests.support.processes import manage, migrate, site_env, wait_for
+from tests.support.rtsp_server import RtspTestServer, encode_clip
+from tests.support.webrtc_client import (
     MIN_SHARE,
     LoopThread,
     WebRtcClient,
@@ -321,7 +320,7 @@ def test_chromium_plays_the_rtsp_camera_and_follows_a_restart(site, server, gara
                 break
         else:
             raise AssertionError(f"decoded vs camera fps: {rates}")
-        code = wait_for(lambda: page.evaluate(READ_FRAME_CODE), 5, "a frame code on screen")
+        code = wait_for(lambda: page.evaluate(READ_VIDEO_FRAME_CODE), 5, "a frame code on screen")
         assert 1 <= code <= FRAMES  # the server's clip, drawn by Chromium
         screenshot(page, "rtsp-camera-live")
 
@@ -338,5 +337,5 @@ def test_chromium_plays_the_rtsp_camera_and_follows_a_restart(site, server, gara
         print(f"picture back {time.monotonic() - restarted:.1f} s after the RTSP server; "
               f"session kept: {page.evaluate('petcamPlayer.session') == session}, "
               f"player reconnects: {page.evaluate('petcamPlayer.reconnects')}")
-        wait_for(lambda: page.evaluate(READ_FRAME_CODE), 5, "a frame code after the restart")
+        wait_for(lambda: page.evaluate(READ_VIDEO_FRAME_CODE), 5, "a frame code after the restart")
         browser.close()

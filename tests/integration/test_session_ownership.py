@@ -23,14 +23,14 @@ import pytest
 import websockets
 
 from streaming import shm_segment
-from tests.processes import manage, site_env, start_simulator, start_worker
-from tests.services import redis_url_or_skip, scratch_postgres_database
-from tests.webrtc_client import Site, WebRtcClient, http, running_site, wait_live
+from tests.support.processes import manage, site_env, start_simulator, start_worker
+from tests.support.services import redis_url_or_skip, scratch_postgres_database
+from tests.support.webrtc_client import Site, WebRtcClient, http, running_site, wait_live
 
 MAKE_USERS = """
 import json
 from rest_framework.authtoken.models import Token
-from tests.roles import make_user
+from tests.support.roles import make_user
 users = {"alice": make_user("alice", "viewers"), "bob": make_user("bob", "viewers"),
          "olga": make_user("olga", "operators")}
 print(json.dumps({n: Token.objects.create(user=u).key for n, u in users.items()}))

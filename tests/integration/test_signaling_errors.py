@@ -15,8 +15,8 @@ import secrets
 import pytest
 
 from streaming import shm_segment
-from tests.processes import Client, site_env, start_simulator, wait_for
-from tests.webrtc_client import (
+from tests.support.processes import Client, site_env, start_simulator, wait_for
+from tests.support.webrtc_client import (
     MIN_SHARE,
     LoopThread,
     SignalingError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.processes import (
+from tests.support.processes import (
     Client,
     create_admin,
     install,

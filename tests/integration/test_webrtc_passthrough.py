@@ -20,10 +20,10 @@ import time
 import pytest
 
 from streaming import shm_segment
-from tests.h264_samples import encode_frames
-from tests.processes import Proc, site_env, start_simulator, wait_for
-from tests.shm_recorder import ShmRecorder, Written
-from tests.webrtc_client import (
+from tests.support.h264_samples import encode_frames
+from tests.support.processes import Proc, site_env, start_simulator, wait_for
+from tests.support.shm_recorder import ShmRecorder, Written
+from tests.support.webrtc_client import (
     Frame,
     WebRtcClient,
     close_all,

@@ -14,8 +14,8 @@ import time
 import pytest
 
 from streaming import shm_segment
-from tests.processes import site_env, start_simulator, wait_for
-from tests.webrtc_client import (
+from tests.support.processes import site_env, start_simulator, wait_for
+from tests.support.webrtc_client import (
     MIN_SHARE,
     SignalingError,
     WebRtcClient,

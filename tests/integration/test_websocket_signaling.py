@@ -9,7 +9,7 @@ import pytest
 import websockets
 from aiortc import RTCPeerConnection
 
-from tests.processes import (
+from tests.support.processes import (
     Client,
     create_token,
     start_install,

@@ -9,7 +9,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 def launch(playwright):
@@ -28,7 +28,8 @@ def screenshot(page, name: str) -> Path:
 
 # Reads the simulator's frame code (streaming/simulator/scene.py: 2 rows of 18 blocks of
 # 16 px at (16, 16), start/end markers, bits most significant first) from a 2D context
-# holding the picture's top-left corner at native scale. Paste into page scripts.
+# holding the picture's top-left corner at native scale. Paste into page scripts
+# (the tests and benchmarks/browser_latency_bench.py).
 READ_FRAME_CODE_FN = r"""
 function readFrameCode(ctx) {
   const white = (row, col) => {
@@ -48,3 +49,17 @@ function readFrameCode(ctx) {
   } catch (e) { return null; }
 }
 """
+
+
+# A page expression: the frame number drawn by the simulator in the picture the page's
+# <video id="video"> shows now (null while there is none or it cannot be read).
+READ_VIDEO_FRAME_CODE = "() => {" + READ_FRAME_CODE_FN + """
+  const video = document.getElementById("video");
+  const w = video.videoWidth, h = video.videoHeight;
+  if (!w || !h) return null;
+  const canvas = document.createElement("canvas");
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext("2d", {willReadFrequently: true});
+  ctx.drawImage(video, 0, 0, w, h);
+  return readFrameCode(ctx);
+}"""

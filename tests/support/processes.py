@@ -1,4 +1,5 @@
-"""Real petcam processes for end-to-end tests: the site, the media worker, the simulator."""
+"""Real petcam processes for end-to-end tests and benchmarks: the site, the media worker,
+the simulator; a free port, a child process with its log, waiting for a condition."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the repository
 VENV_BIN = Path(sys.executable).parent
 
 
@@ -136,18 +137,33 @@ def start_install(tmp: Path, port: int | None = None, **extra_env: str) -> Insta
 
 
 class Proc:
-    """A child process with its output in a log file; stopped like an operator would."""
+    """A child process with its output in a log file; stopped like an operator would.
 
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
+    new_session: start it in a session of its own, so that a Ctrl-C meant for a benchmark
+    does not reach it (the benchmark stops it itself, in order)."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path, *,
+                 new_session: bool = False) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.name = name
         self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,
-                                      stderr=subprocess.STDOUT)
+                                      stderr=subprocess.STDOUT, start_new_session=new_session)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the log ("" if it cannot be read)."""
+        try:
+            return "\n".join(self.log().splitlines()[-lines:])
+        except OSError:
+            return ""
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -160,11 +176,14 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(5)
-        self._log.close()
+        if not self._log.closed:
+            self._log.close()
         return self.popen.returncode
 
 
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    """predicate()'s first truthy value, asked every `interval` s; AssertionError (saying
+    `what` and the last value) after `timeout` s."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

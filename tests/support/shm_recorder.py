@@ -26,7 +26,7 @@ class Written:
 
     @property
     def is_idr(self) -> bool:
-        from tests.webrtc_client import nal_units
+        from tests.support.webrtc_client import nal_units
 
         return IDR in [n[0] & 0x1F for n in nal_units(self.data)]
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streaming import shm_segment
-from tests.processes import Proc, install, site_env, start_site, wait_for
-from tests.webrtc_client import HttpReply, free_tcp_port, get_token, http
+from tests.support.processes import Proc, install, pick_free_port, site_env, start_site, wait_for
+from tests.support.webrtc_client import HttpReply, get_token, http
 
 SIZES = {"default": (320, 240), "garden": (352, 288)}
 # Small and slow enough for a shared 2-core machine.
@@ -80,7 +80,7 @@ class TwoCameraSite:
 def two_camera_site(tmp: Path) -> Iterator[TwoCameraSite]:
     env = site_env(tmp, PETCAM_CAMERA_WATCH_SECONDS="1")  # new cameras picked up quickly
     username, password = install(env)
-    port = free_tcp_port()
+    port = pick_free_port()
     proc = start_site(env, port, tmp / "logs", serve_args=TWO_CAMERAS)
     base = f"http://127.0.0.1:{port}"
     names = (env["PETCAM_SHM_STREAM"], env["PETCAM_SHM_DETECTIONS"])

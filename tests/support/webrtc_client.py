@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import queue
-import socket
 import threading
 import time
 import urllib.error
@@ -30,7 +29,14 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
-from tests.processes import Proc, create_admin, install, start_site, wait_for
+from tests.support.processes import (
+    Proc,
+    create_admin,
+    install,
+    pick_free_port,
+    start_site,
+    wait_for,
+)
 
 # --- HTTP ----------------------------------------------------------------------------
 
@@ -124,12 +130,6 @@ def camera_fps(first: tuple[float, int], last: tuple[float, int]) -> float:
 MIN_SHARE = 0.85
 
 
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @dataclass
 class Site:
     env: dict[str, str]
@@ -152,7 +152,7 @@ def running_site(env: dict[str, str], logs: Path, *, plain_daphne: bool = False,
                  migrate: bool = True) -> Iterator[Site]:
     """Migrate, create the admin, start the site, get a DRF token; stop the site after."""
     username, password = install(env) if migrate else create_admin(env)
-    port = free_tcp_port()
+    port = pick_free_port()
     proc = start_site(env, port, logs, plain_daphne=plain_daphne)
     try:
         base = f"http://127.0.0.1:{port}"

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from tests.browser import launch, screenshot
-from tests.roles import make_user
+from tests.support.browser import launch, screenshot
+from tests.support.roles import make_user
 
 PHONE = {"width": 390, "height": 844}
 

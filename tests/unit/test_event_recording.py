@@ -17,8 +17,8 @@ from recordings.recorder import CameraRecorder
 from streaming.hub import Hub
 from streaming.preroll import PrerollBuffer
 from streaming.shm_layout import Detection, DetectionResult
-from tests.h264_samples import decode
-from tests.test_recorder import FPS, camera_units, decode_file, same_pictures
+from tests.support.h264_samples import decode
+from tests.support.recordings import FPS, camera_units, decode_file, same_pictures
 
 PREROLL, POSTROLL = 1.0, 1.0
 

@@ -22,8 +22,8 @@ from petcam_site.health import reader_check
 from streaming.camera_pipeline import CameraConfig, CameraPipeline
 from streaming.sources.backoff import Backoff
 from streaming.worker_metrics import source_families
-from tests.rtsp_server import encode_clip
-from tests.webrtc_client import MIN_SHARE, nal_units
+from tests.support.rtsp_server import encode_clip
+from tests.support.webrtc_client import MIN_SHARE, nal_units
 
 FPS, FRAMES, GOP = 25, 30, 15  # a 1.2 s clip
 

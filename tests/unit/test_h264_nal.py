@@ -19,7 +19,7 @@ from streaming.h264 import (
     split_nal_units,
     unescape_rbsp,
 )
-from tests.h264_samples import encode_frames
+from tests.support.h264_samples import encode_frames
 
 H = bytes.fromhex
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from streaming.h264 import NalType, annexb_join, nal_type, nal_unit_spans, split_nal_units
 from streaming.h264_processor import AccessUnit, H264Processor, ParameterSets
 from streaming.sps import parse_sps
-from tests.h264_samples import decode, encode_frames
+from tests.support.h264_samples import decode, encode_frames
 
 SPS, PPS, IDR, AUD = NalType.SPS, NalType.PPS, NalType.IDR, NalType.AUD
 

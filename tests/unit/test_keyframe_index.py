@@ -28,8 +28,8 @@ from recordings.keyframe_index import NotFragmented
 from recordings.models import Recording
 from recordings.retention import delete_recording
 from recordings.writers import H264FileWriter, Mp4FileWriter
-from tests.roles import make_user
-from tests.test_recorder import camera_units
+from tests.support.recordings import camera_units
+from tests.support.roles import make_user
 
 GOP = 15  # 0.5 s at 30 fps, the board's encoder is close to this
 

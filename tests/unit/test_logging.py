@@ -19,8 +19,8 @@ import pytest
 from petcam_site import logging_config
 from streaming.shm_reader import FrameReader
 from streaming.shm_writer import FrameWriter
-from tests.processes import ROOT, site_env
-from tests.test_shm_reader import payload
+from tests.support.processes import ROOT, site_env
+from tests.unit.test_shm_reader import payload
 
 
 def configured_logger(fmt: str, level: str = "INFO") -> tuple[logging.Logger, io.StringIO]:
@@ -119,7 +119,7 @@ def test_a_slow_viewer_overflowing_again_and_again_is_one_line_per_interval(capl
     """A viewer on a bad link overflows its queue every few seconds; the operator reads one
     line for it (with the drops so far), not one per overflow."""
     from streaming.hub import Hub
-    from tests.test_hub import gop_stream
+    from tests.unit.test_hub import gop_stream
 
     caplog.set_level(logging.WARNING, logger="petcam.hub")
     hub = Hub("cam")

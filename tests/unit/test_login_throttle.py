@@ -15,7 +15,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
 
-from tests.roles import make_user
+from tests.support.roles import make_user
 
 LIMIT = 3
 PASSWORD = "correct horse battery"

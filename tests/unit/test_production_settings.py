@@ -19,7 +19,7 @@ from django.test import Client
 
 from petcam_site import secret_key
 from petcam_site.secret_key import DEV_SECRET_KEY
-from tests.processes import ROOT, site_env
+from tests.support.processes import ROOT, site_env
 
 PRINT_SETTINGS = ("import json; from django.conf import settings as s; print(json.dumps({"
                   "'debug': s.DEBUG, 'key': s.SECRET_KEY, "

@@ -18,8 +18,8 @@ from recordings import retention
 from recordings.models import Recording, recording_relpath
 from recordings.retention import Policy, apply_retention
 from recordings.writers import make_writer
-from tests.roles import make_user
-from tests.test_recorder import camera_units
+from tests.support.recordings import camera_units
+from tests.support.roles import make_user
 
 T0 = datetime(2026, 1, 10, 12, 0, 0, tzinfo=UTC)
 _SAMPLES: dict[str, bytes] = {}

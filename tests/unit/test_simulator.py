@@ -6,14 +6,8 @@ import hashlib
 import math
 import mmap
 import multiprocessing as mp
-import os
-import signal
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
-from uuid import uuid4
 
 import av
 import av.logging
@@ -50,20 +44,10 @@ from streaming.simulator import (
 from streaming.simulator.encoder import nal_types
 from streaming.simulator.scene import CODE_ZONE, PET_YUV, code_blocks
 
-REPO = Path(__file__).resolve().parent.parent
 W, H, FPS = 320, 240, 30
 
 
 # --- helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def segments():
-    tag = uuid4().hex[:8]
-    names = (f"/petcam_test_{tag}_s", f"/petcam_test_{tag}_d")
-    yield names
-    for name in names:
-        shm_segment.unlink(name)
 
 
 def config(segments: tuple[str, str], **overrides) -> SimulatorConfig:
@@ -408,51 +392,3 @@ def test_config_rejects_bad_options(segments):
     ]:
         with pytest.raises(ValueError, match=message):
             config(segments, **bad).validate()
-
-
-# --- the management command -----------------------------------------------------------
-
-
-def manage(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "manage.py"), "simulate_camera", *args],
-        cwd=REPO, env={**os.environ, "DJANGO_SETTINGS_MODULE": "petcam_site.settings",
-                       **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
-
-
-def test_command_bad_option_is_a_clear_error():
-    proc = manage("--width", "321", "--duration", "1")
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0
-    assert "CommandError" in err and "even" in err
-
-
-def test_command_writes_segments_until_sigterm_then_removes_them(segments):
-    stream, detections = segments
-    proc = manage("--width", "320", "--height", "240", "--encode", "live",
-                  env={"PETCAM_SHM_STREAM": stream, "PETCAM_SHM_DETECTIONS": detections})
-    paths = [shm_segment.shm_path(n) for n in segments]
-    try:
-        deadline = time.monotonic() + 30
-        while not all(os.path.exists(p) for p in paths):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "segments never appeared"
-            time.sleep(0.05)
-        reader = FrameReader(stream)
-        first = []
-        while len(first) < 30 and time.monotonic() < deadline:  # ~1 s of frames
-            first += reader.poll()
-            time.sleep(0.005)
-        reader.close()
-        assert len(first) >= 30 and first[0].header.width == 320
-        assert all(os.path.exists(p) for p in paths)
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=15)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 0, err
-    assert "wrote" in out and "camera simulator stopped" in err
-    assert not any(os.path.exists(p) for p in paths)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from streaming.h264 import NalType, escape_rbsp, nal_type, split_nal_units, unescape_rbsp
 from streaming.sps import HIGH_PROFILES, BitReader, SpsError, SpsInfo, parse_sps
-from tests.h264_samples import decode, encode_frames
+from tests.support.h264_samples import decode, encode_frames
 
 
 class BitWriter:

@@ -16,7 +16,7 @@ import time
 from streaming.camera_pipeline import CameraConfig, CameraPipeline
 from streaming.h264 import split_nal_units
 from streaming.shm_writer import FrameWriter
-from tests.h264_samples import encode_frames
+from tests.support.h264_samples import encode_frames
 
 WIDTH, HEIGHT, GOP = 160, 96, 15
 
