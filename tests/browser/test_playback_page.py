@@ -5,8 +5,8 @@ detections) records ~7 s through the API; the detection feed stores its samples.
 Samples from 1.5 s to 3.5 s of the recording are then removed (as if the pet had
 left the picture), so the timeline has two stretches of "cat" and a marker in the
 middle of the recording. The simulator stamps each picture's number into it
-(tests/browser.py READ_FRAME_CODE_FN reads it back from the <video>), and each
-stored detection carries the frame number and the pet's box: clicking a marker
+(READ_FRAME_CODE_FN in tests/support/browser.py reads it back from the <video>), and
+each stored detection carries the frame number and the pet's box: clicking a marker
 must show that very frame with that box drawn over it.
 """
 

@@ -163,7 +163,7 @@ ROWS = [
 ]
 # Routes this module does not judge, and why.
 NOT_HERE = {
-    "metrics": "loopback or a staff token (tests/test_metrics.py)",
+    "metrics": "loopback or a staff token (tests/integration/test_metrics.py)",
 }
 UNKNOWN_CAMERA = "nosuchcam"
 UNKNOWN_RECORDING = 987654

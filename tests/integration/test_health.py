@@ -4,8 +4,8 @@ One embedded site with two cameras: `default` (a simulator writes it) and
 `garden` (no camera daemon yet). A third camera added while the site runs,
 with the embedded worker's camera watch off, has no worker serving it (as when
 an operator adds a camera and forgets its `petcam-worker@` unit): that is an
-error, 503. The database outage and the
-worker kill are in tests/test_faults.py and tests/test_site_live_status.py.
+error, 503. The database outage and the worker kill are in
+tests/integration/test_faults.py and tests/integration/test_site_live_status.py.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Two cameras in one embedded site, as `manage.py serve --simulate --cameras 2` runs them.
 
-The shared two-camera site (tests/two_camera_site.py) runs default at 320x240 and
+The shared two-camera site (tests/support/two_camera_site.py) runs default at 320x240 and
 garden at 352x288, so everything that comes back says which camera it came from:
 the SPS in a viewer's access units, the recording's decoded frame size, and the pet
 box size of the stored detections (the simulator's pet sprite scales with the frame).

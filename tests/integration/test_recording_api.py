@@ -131,8 +131,8 @@ def test_an_mp4_recording_over_the_api_plays_every_frame_from_a_keyframe(site, i
     assert None not in numbers
     assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))  # no frame lost
     assert len(numbers) == done["frame_count"] and done["gaps"] == 0
-    # The file's clock is the camera's (exactness: tests/test_recorder.py); here the camera
-    # is a simulator on a busy machine, so its frames are ~1/30 s apart, not exactly.
+    # The file's clock is the camera's (exactness: tests/unit/test_recorder.py); here the
+    # camera is a simulator on a busy machine, so its frames are ~1/30 s apart, not exactly.
     assert abs(float(probe["duration"]) - done["duration"]) < 1 / FPS
     assert 0.85 < done["duration"] / (len(numbers) / FPS) < 1.2
     # Wall time: click to stop, plus at most the cached GOP the file starts with.

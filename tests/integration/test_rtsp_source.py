@@ -1,6 +1,6 @@
 """An RTSP camera end to end: a real RTSP server on loopback feeds petcam's site.
 
-tests/rtsp_server.py plays a 2 s clip of the simulator's scene (frame numbers
+tests/support/rtsp_server.py plays a 2 s clip of the simulator's scene (frame numbers
 drawn into the pictures) in a loop, RTP over TCP or UDP, behind Basic
 credentials. The site serves two cameras from it: `garage` (TCP) and `porch`
 (UDP); the shared-memory `default` camera is switched off. Checked: access

@@ -5,7 +5,7 @@ ending a session is checked: its owner may, a user who may control the camera (o
 admins, superusers) may, any other watcher gets exactly the answer an unknown session gets
 (404 unknown_session; "error" unknown_session on the WebSocket). One real site (daphne +
 in-process worker + simulator) for the module; users alice and bob (viewers) and olga
-(operators) come from tests/roles.py. The last test checks the same over Redis, with
+(operators) come from tests/support/roles.py. The last test checks the same over Redis, with
 the worker in its own process (the user id travels in the RPC message).
 """
 

@@ -4,7 +4,7 @@ Real processes on loopback: the site (daphne + embedded media worker), a camera
 (the simulator, or a writer process replaying real x264 access units) writing
 the real shared-memory ring, and aiortc viewers in this process that keep the
 reassembled access units without decoding them. A recorder process
-(tests/shm_recorder.py) reads the same segment and keeps exactly the bytes the
+(tests/support/shm_recorder.py) reads the same segment and keeps exactly the bytes the
 camera wrote.
 """
 

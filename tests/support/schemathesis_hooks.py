@@ -1,4 +1,5 @@
-"""schemathesis hooks for tests/test_openapi.py: send WHEP offers as application/sdp text."""
+"""schemathesis hooks for tests/integration/test_openapi.py: send WHEP offers as
+application/sdp text."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Keyframe index, HLS playlist and thumbnail strip of real fragmented MP4 recordings.
 
 Files are written by the recorder's own Mp4FileWriter from libx264 access units
-(tests/h264_samples.py via tests/test_recorder.camera_units), then indexed, checked
-against what FFmpeg demuxes from the same file, and served through the views
-(Django test client; tests/test_hls.py does the same over real HTTP).
+(`camera_units` in tests/support/recordings.py), then indexed, checked against what
+FFmpeg demuxes from the same file, and served through the views
+(Django test client; tests/integration/test_hls.py does the same over real HTTP).
 """
 
 from __future__ import annotations

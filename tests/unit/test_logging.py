@@ -1,8 +1,8 @@
 """Logging: readable by default, JSON lines with LOG_FORMAT=json, repeated faults folded.
 
 The end-to-end JSON check (a real site's viewer join/leave and recording
-start/stop lines) lives in tests/test_metrics.py, whose site runs with
-LOG_FORMAT=json; these are the quick checks of the configuration itself.
+start/stop lines) lives in tests/integration/test_metrics.py, whose site runs
+with LOG_FORMAT=json; these are the quick checks of the configuration itself.
 """
 
 from __future__ import annotations
