@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 bench: $(STAMP)
-	$(PY) benchmarks/shm_reader_bench.py
+	$(PY) -m benchmarks.shm_reader_bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
