@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-logo
 
 bench: $(STAMP)
-	$(PY) benchmarks/shm_reader_bench.py
+	$(PY) -m benchmarks.shm_reader_bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -4,6 +4,7 @@ Each benchmark gets its own var dir, shm segment names, port and Redis
 prefix, so it never touches a running petcam or another benchmark. Every
 process started here is stopped by `Stack.close()` (use it as a context
 manager), and the shm segments are removed even if the simulator was killed.
+The child process, free port and waiting are the tests' own (tests/support/processes.py).
 """
 
 from __future__ import annotations
@@ -11,9 +12,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -22,19 +20,14 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import Proc, manage, pick_free_port, wait_for
+
 PYTHON = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # Every child gets a bounded life even if the benchmark itself is killed and cannot stop it.
 MAX_LIFETIME_S = 7200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def redis_available(url: str = REDIS_URL) -> bool:
@@ -101,38 +94,6 @@ def pct(values, p: float) -> float:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-class Proc:
-    """A child process logging to a file; stop() = SIGTERM, then SIGKILL after a timeout."""
-
-    def __init__(self, name: str, cmd: list[str], env: dict[str, str], log_dir: Path) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{uuid.uuid4().hex[:6]}.log"
-        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.alive():
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait(5)
-        if not self._log.closed:
-            self._log.close()
-
-
 def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of (seconds, value) points, per minute (drift of a sample)."""
     if len(points) < 3:
@@ -146,15 +107,22 @@ def slope_per_min(points: list[tuple[float, float]]) -> float | None:
     return round(60 * sum((t - mt) * (v - mv) for t, v in points) / var, 3)
 
 
-def wait_for(predicate, timeout: float, what: str, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        time.sleep(interval)
-    raise RuntimeError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+def http_json(method: str, url: str, token: str | None, body: dict | None = None,
+              timeout: float = 15) -> tuple[int, dict]:
+    """One API call with a DRF token: (status, JSON body; {"error": text} if not JSON)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers={
+        "Authorization": f"Token {token}", "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            raw = resp.read()
+            return resp.status, (json.loads(raw) if raw else {})
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            return err.code, json.loads(raw)
+        except ValueError:
+            return err.code, {"error": raw.decode(errors="replace")[:200]}
 
 
 class Stack:
@@ -202,7 +170,7 @@ class Stack:
                         "PETCAM_CHANNEL_PREFIX": f"petcam-bench-{tag}"})
         env.update(extra_env or {})
         self.env = env
-        self.port = free_port()
+        self.port = pick_free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.simulator: Proc | None = None
         self.worker: Proc | None = None
@@ -216,11 +184,7 @@ class Stack:
     # --- set-up --------------------------------------------------------------------
 
     def manage(self, *args: str, timeout: float = 120, env: dict | None = None) -> str:
-        out = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env or self.env,
-                             capture_output=True, text=True, timeout=timeout)
-        if out.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
-        return out.stdout
+        return manage(env or self.env, *args, timeout=timeout)
 
     def prepare(self) -> None:
         """Database + a user with an API token."""
@@ -234,9 +198,11 @@ class Stack:
 
     def start_simulator(self) -> Proc:
         self.simulator = Proc("simulator", [PYTHON, "manage.py", "simulate_camera",
-                                            *self.sim_args], self.env, self.log_dir)
+                                            *self.sim_args], self.env, self.log_dir,
+                              new_session=True)
         seg = Path("/dev/shm") / self.segment.lstrip("/")
-        wait_for(lambda: seg.exists() or not self.simulator.alive(), 60, "the simulator segment")
+        wait_for(lambda: seg.exists() or not self.simulator.alive(), 60, "the simulator segment",
+                 0.2)
         if not self.simulator.alive():
             raise RuntimeError(f"simulator exited:\n{self.simulator.log_tail()}")
         return self.simulator
@@ -248,14 +214,14 @@ class Stack:
         bounded = ["timeout", "-k", "10", str(MAX_LIFETIME_S)]
         if self.mode == "external":
             self.worker = Proc("worker", [*bounded, PYTHON, "manage.py", "media_worker"], env,
-                               self.log_dir)
+                               self.log_dir, new_session=True)
             daphne = str(Path(PYTHON).parent / "daphne")
             self.site = Proc("site", [*bounded, daphne, "-b", "127.0.0.1", "-p",
                                       str(self.port), "petcam_site.asgi:application"], env,
-                             self.log_dir)
+                             self.log_dir, new_session=True)
         else:
             self.site = Proc("site", [*bounded, PYTHON, "manage.py", "serve", "--port",
-                                      str(self.port)], env, self.log_dir)
+                                      str(self.port)], env, self.log_dir, new_session=True)
 
         def up() -> bool:
             for p in (self.site, self.worker):
@@ -269,7 +235,7 @@ class Stack:
                 return False
             return True
 
-        wait_for(up, 60, "the site to listen")
+        wait_for(up, 60, "the site to listen", 0.2)
 
     def stop_server(self) -> None:
         for p in (self.site, self.worker):
@@ -290,19 +256,7 @@ class Stack:
 
     def request(self, method: str, path: str, body: dict | None = None,
                 timeout: float = 15) -> tuple[int, dict]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers={
-            "Authorization": f"Token {self.token}", "Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
-                raw = resp.read()
-                return resp.status, (json.loads(raw) if raw else {})
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            try:
-                return err.code, json.loads(raw)
-            except ValueError:
-                return err.code, {"error": raw.decode(errors="replace")[:200]}
+        return http_json(method, self.base + path, self.token, body, timeout)
 
     def status(self, attempts: int = 3) -> dict:
         """The worker's status; retried while the worker is too busy to answer in time."""

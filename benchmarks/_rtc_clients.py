@@ -17,8 +17,8 @@ import logging
 import multiprocessing as mp
 import queue
 import time
-import urllib.error
-import urllib.request
+
+from benchmarks._harness import http_json
 
 SIGNALING_TIMEOUT = 20.0
 CONNECT_TIMEOUT = 20.0
@@ -91,19 +91,7 @@ class Viewer:
 # --- signaling -------------------------------------------------------------------------
 
 def _http_json(method: str, url: str, token: str, body: dict | None) -> tuple[int, dict]:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers={
-        "Authorization": f"Token {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=SIGNALING_TIMEOUT) as resp:
-            raw = resp.read()
-            return resp.status, (json.loads(raw) if raw else {})
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        try:
-            return err.code, json.loads(raw)
-        except ValueError:
-            return err.code, {"error": raw.decode(errors="replace")[:200]}
+    return http_json(method, url, token, body, SIGNALING_TIMEOUT)
 
 
 async def _offer_http(signaling: dict, sdp: str) -> dict:

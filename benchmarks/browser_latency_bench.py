@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Live video in real headless Chromium: time to first frame and glass-to-glass latency.
 
 Debian chromium (Playwright, software H.264, no GPU) on loopback, against the
@@ -45,28 +44,21 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from benchmarks._harness import Stack, emit, loadavg, pct, print_table
+from streaming.media.h264.nal import NalType, nal_type, split_nal_units
+from streaming.media.shm.stream_reader import FrameReader
+from streaming.simulator import SimulatorConfig
+from tests.support.browser import CHROMIUM, READ_FRAME_CODE_FN, launch
 
-from _harness import Stack, emit, loadavg, pct, print_table  # noqa: E402,I001
-
-from streaming.media.h264.nal import NalType, nal_type, split_nal_units  # noqa: E402
-from streaming.media.shm.stream_reader import FrameReader  # noqa: E402
-from streaming.simulator import SimulatorConfig  # noqa: E402
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-quic"]
 TARGET_TTFF_P50 = 300.0
 TARGET_G2G_P50 = 50.0
 TARGET_G2G_P95 = 80.0
 LIVE_MS = 150.0  # a frame at most this old counts as "live" for the caught-up time
 
 # One viewer: returns timings (performance.now() ms) and, for `collectMs` after the
-# first frame, every presented frame with its decoded frame code.
-WATCH_JS = r"""
-async ({token, timeoutMs, collectMs}) => {
+# first frame, every presented frame with its decoded frame code (READ_FRAME_CODE_FN, the
+# tests' reader, on the picture's top-left 320x64 at native scale).
+WATCH_JS = "async ({token, timeoutMs, collectMs}) => {" + READ_FRAME_CODE_FN + r"""
   const stripMdns = (sdp) => sdp.split("\r\n").filter(
     (l) => !/^a=candidate:\S+ \d+ \S+ \d+ \S+\.local /i.test(l)).join("\r\n");
   const headers = {"Content-Type": "application/json", "Authorization": "Token " + token};
@@ -76,26 +68,7 @@ async ({token, timeoutMs, collectMs}) => {
   const readCode = (video) => {
     if (video.videoWidth < 320 || video.videoHeight < 64) return null;
     ctx.drawImage(video, 0, 0, 320, 64, 0, 0, 320, 64);
-    const px = ctx.getImageData(0, 0, 320, 64).data;
-    const white = (row, col) => {
-      const x0 = 16 + 16 * col + 4, y0 = 16 + 16 * row + 4;
-      let sum = 0;
-      for (let y = y0; y < y0 + 8; y++)
-        for (let x = x0; x < x0 + 8; x++) {
-          const i = (y * 320 + x) * 4;
-          sum += (px[i] + px[i + 1] + px[i + 2]) / 3;
-        }
-      const mean = sum / 64;
-      if (mean > 80 && mean < 176) throw new Error("grey");
-      return mean >= 128;
-    };
-    try {
-      if (!white(0, 0) || white(1, 0) || white(0, 17) || !white(1, 17)) return null;
-      let n = 0;
-      for (let row = 0; row < 2; row++)
-        for (let col = 1; col <= 16; col++) n = n * 2 + (white(row, col) ? 1 : 0);
-      return n;
-    } catch (e) { return null; }
+    return readFrameCode(ctx);
   };
   const res = {frames: [], timeOrigin: performance.timeOrigin};
   const pc = new RTCPeerConnection();
@@ -434,8 +407,7 @@ def run(args) -> dict:
         stack.start_simulator()
         recorder = ShmRecorder(stack.segment)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS,
-                                         headless=True)
+            browser = launch(pw)
             try:
                 settings = [("GOP replay (petcam default)", {"PETCAM_GOP_REPLAY": "1"})]
                 if args.reference:
@@ -519,7 +491,8 @@ def run(args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.browser_latency_bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--trials", type=int, default=20, help="new viewers per setting")
     ap.add_argument("--trial-seconds", type=float, default=3,
                     help="frames watched per trial after the first one ('late glass' is the "

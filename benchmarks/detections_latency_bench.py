@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Detection latency: result written to shared memory -> WebSocket client has it.
 
 Two petcam layouts side by side in one run, each with 1 and 50 WebSocket
@@ -38,11 +37,17 @@ import sys
 import time
 import uuid
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from _harness import (  # noqa: E402,I001
-    PYTHON, ROOT, Stack, cpu_seconds, emit, loadavg, pct, print_table, redis_available)
+from benchmarks._harness import (
+    PYTHON,
+    Stack,
+    cpu_seconds,
+    emit,
+    loadavg,
+    pct,
+    print_table,
+    redis_available,
+)
+from tests.support.processes import ROOT
 
 TARGET_P95_REDIS_MS = 50.0
 WIDTH, HEIGHT = 640, 360
@@ -87,9 +92,9 @@ def writer_main(segment: str) -> None:
 
 class Writer:
     def __init__(self, segment: str, env: dict[str, str]) -> None:
-        self.popen = subprocess.Popen([PYTHON, os.path.abspath(__file__), "--writer", segment],
-                                      cwd=ROOT, env=env, stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, text=True)
+        self.popen = subprocess.Popen(
+            [PYTHON, "-m", "benchmarks.detections_latency_bench", "--writer", segment],
+            cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.popen.stdout.readline().strip() == "ready"
 
     async def burst(self, first: int, count: int, rate: float) -> None:
@@ -246,7 +251,8 @@ def run_layout(layer: str, db_url: str, token: str | None, client_counts: list[i
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.detections_latency_bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=300, help="measured results per run")
     ap.add_argument("--rate", type=float, default=30.0, help="results per second")
     ap.add_argument("--clients", default="1,50", help="comma-separated client counts")

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Load: N WebSocket clients and N WebRTC viewers, ramping N up until frame rate or latency
 degrades; prints the knee (table + JSON).
 
@@ -30,7 +29,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -39,11 +37,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prometheus_client.parser import text_string_to_metric_families
 
-from _harness import Stack, cpu_seconds, emit, loadavg, pct, print_table  # noqa: E402
-from _rtc_clients import ClientPool, window  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from benchmarks._harness import Stack, cpu_seconds, emit, loadavg, pct, print_table
+from benchmarks._rtc_clients import ClientPool, window
 
 
 class SocketClients:
@@ -240,7 +237,8 @@ def degraded(rows: list[dict], args) -> str | None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.load",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--steps", default="2,4,8,12,16,20,25,30")
     ap.add_argument("--settle", type=float, default=4)
     ap.add_argument("--window", type=float, default=8)

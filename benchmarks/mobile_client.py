@@ -10,7 +10,7 @@ What a phone app does, over plain HTTP with a token (nothing here uses the site'
      it with PyAV (container, codec, size, frames decoded)
 
 Run against a running site (`make run`):
-  .venv/bin/python benchmarks/mobile_client.py --url http://127.0.0.1:8000 \
+  .venv/bin/python -m benchmarks.mobile_client --url http://127.0.0.1:8000 \
       --username admin --password '...' [--camera default] [--frames 60] [--record 3]
 Prints a table and, last, one JSON line. Exit status 1 when a step fails.
 """
@@ -192,7 +192,8 @@ def run(args: argparse.Namespace, report: Report) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.mobile_client",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--url", default="http://127.0.0.1:8000")
     ap.add_argument("--username", required=True)
     ap.add_argument("--password", required=True)

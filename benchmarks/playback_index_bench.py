@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Playback lookups on a one-hour recording: indexed vs naive, side by side in one run.
 
 Builds, in a throw-away var dir:
@@ -30,7 +29,6 @@ import os
 import random
 import statistics
 import struct
-import sys
 import tempfile
 import time
 import uuid
@@ -38,9 +36,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from _harness import emit, loadavg, pct, print_table  # noqa: E402,I001
+from benchmarks._harness import emit, loadavg, pct, print_table
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -66,7 +62,7 @@ def summary(values: list[float]) -> dict:
 def write_hour(path: Path, seconds: float, fps: int, gop: int) -> dict:
     from recordings.media.writers import Mp4FileWriter
     from streaming.media.h264.processor import H264Processor
-    from tests.h264_samples import encode_frames
+    from tests.support.h264_samples import encode_frames
 
     processor = H264Processor()
     gop_units = [processor.process(data, i + 1, 0.0)
@@ -303,7 +299,8 @@ def database_part(hours: float, lookups: int) -> tuple[list[dict], dict]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.playback_index_bench",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=3600, help="recording length")
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--gop", type=int, default=15)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Shared-memory reader benchmark: cost per frame and write->yield latency at 1080p30 8 Mbit/s.
 
 A writer process behaves like the camera daemon (bump write_index, then copy
@@ -22,17 +21,15 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import sys
 import time
 import uuid
 import zlib
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
+from benchmarks._harness import pct
 from streaming.media.shm import layout as L
 from streaming.media.shm import segment as shm_segment
-from streaming.media.shm.stream_reader import FrameReader  # noqa: E402
-from streaming.media.shm.writer import FrameWriter, monotonic_ns  # noqa: E402
+from streaming.media.shm.stream_reader import FrameReader
+from streaming.media.shm.writer import FrameWriter, monotonic_ns
 
 
 def frame_payload(n: int, fps: int, bitrate: int, gop: int) -> bytes:
@@ -114,15 +111,9 @@ def naive_reader_proc(name, seconds, out):
              "early_commits": None})
 
 
-def pct(values, p):
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.shm_reader_bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--bitrate", type=int, default=8_000_000)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Camera simulator speed: can it encode 1080p30 at 8 Mbit/s live on this machine?
 
 Rows, all in the same run:
@@ -21,17 +20,14 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
-import sys
 import time
 import uuid
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from _harness import emit, print_table  # noqa: E402,I001
+from benchmarks._harness import emit, print_table
 from streaming.media.shm import segment as shm_segment
-from streaming.simulator import CameraSimulator, H264Encoder, Scene, SimulatorConfig  # noqa: E402
+from streaming.simulator import CameraSimulator, H264Encoder, Scene, SimulatorConfig
 
 
 def burn(stop) -> None:
@@ -93,7 +89,8 @@ def paced(width: int, height: int, fps: int, bitrate: int, seconds: float, encod
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.simulator_speed",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--fps", type=int, default=30)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Soak: 10 viewers and a recording for --minutes (10; hours work too), sampled every 10 s.
 
 A throw-away install (benchmarks/_harness.py: simulator, `media_worker` +
@@ -20,16 +19,14 @@ under 10 MB, fds and tasks flat, zero drops on loopback.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from prometheus_client.parser import text_string_to_metric_families
 
-from _harness import Stack, emit, loadavg, print_table, rss_mb, slope_per_min  # noqa: E402
-from _rtc_clients import ClientPool, window  # noqa: E402
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from benchmarks._harness import Stack, emit, loadavg, print_table, rss_mb, slope_per_min
+from benchmarks._rtc_clients import ClientPool, window
 
 RSS_DRIFT_MB = 10.0
 
@@ -180,7 +177,8 @@ def run(args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.soak",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--minutes", type=float, default=10)
     ap.add_argument("--interval", type=float, default=10)
     ap.add_argument("--idle-samples", type=int, default=3)

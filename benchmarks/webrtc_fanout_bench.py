@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """WebRTC fan-out: media-worker CPU at 1080p30 8 Mbit/s for 1, 10 and 30 viewers vs re-encoding.
 
 All in one run, against one camera simulator (its own process, pre-encoded
@@ -37,13 +36,18 @@ import threading
 import time
 from fractions import Fraction
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-
-from _harness import (  # noqa: E402,I001
-    MAX_LIFETIME_S, PYTHON, Proc, Stack, cpu_seconds, emit, free_port, loadavg, print_table,
-    rss_mb)
-from _rtc_clients import ClientPool, window  # noqa: E402
+from benchmarks._harness import (
+    MAX_LIFETIME_S,
+    PYTHON,
+    Stack,
+    cpu_seconds,
+    emit,
+    loadavg,
+    print_table,
+    rss_mb,
+)
+from benchmarks._rtc_clients import ClientPool, window
+from tests.support.processes import Proc, pick_free_port
 
 TARGET_CPU_10 = 35.0  # % of one core with 10 viewers
 TARGET_RATIO_1 = 8.0  # baseline CPU / passthrough CPU with 1 viewer
@@ -378,10 +382,11 @@ def run(args) -> dict:
             if reported is None and setting is not None:
                 break
         if baseline_counts:
-            port = free_port()
-            baseline = Proc("baseline", [PYTHON, os.path.abspath(__file__), "--baseline-server",
-                                         "--segment", stack.segment, "--port", str(port)],
-                            stack.env, stack.log_dir)
+            port = pick_free_port()
+            baseline = Proc("baseline", [PYTHON, "-m", "benchmarks.webrtc_fanout_bench",
+                                         "--baseline-server", "--segment", stack.segment,
+                                         "--port", str(port)],
+                            stack.env, stack.log_dir, new_session=True)
             _wait_port(port, baseline)
             pool = ClientPool({"kind": "tcp", "port": port}, args.client_procs,
                               send_pli=args.client_pli == "on")
@@ -474,7 +479,8 @@ def report(rows: list[dict], notes: list[str], args, mode: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.webrtc_fanout_bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--viewers", default="1,10,30", help="passthrough viewer counts")
     ap.add_argument("--baseline-viewers", default="1,10",
                     help="re-encoding baseline viewer counts ('' to skip)")

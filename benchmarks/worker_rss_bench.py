@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Media-worker footprint over time: RSS, open fds and asyncio tasks with 10 viewers at 1080p30.
 
 One run, side by side:
@@ -21,13 +20,10 @@ whole run. Target: RSS under 150 MB and flat. Prints a table and JSON.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from _harness import (  # noqa: E402
+from benchmarks._harness import (
     Stack,
     cpu_seconds,
     emit,
@@ -37,7 +33,7 @@ from _harness import (  # noqa: E402
     rss_mb,
     slope_per_min,
 )
-from _rtc_clients import ClientPool, window  # noqa: E402
+from benchmarks._rtc_clients import ClientPool, window
 
 TARGET_RSS_MB = 150.0
 FLAT_MB_PER_MIN = 0.5
@@ -175,7 +171,8 @@ def run(args) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.worker_rss_bench",
+                                 description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=float, default=120, help="loaded duration")
     ap.add_argument("--minutes", type=float, default=0, help="loaded duration (overrides)")
     ap.add_argument("--idle-seconds", type=float, default=20)

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 
 from streaming.media.shm import segment as shm_segment
-from tests.processes import pick_free_port
-from tests.services import redis_url_or_skip, scratch_postgres_database
+from tests.support.processes import pick_free_port
+from tests.support.services import redis_url_or_skip, scratch_postgres_database
 
 
 @pytest.fixture(autouse=True)
 def _seeded_default_camera(request):
     """The `default` camera migration 0002 seeds. A transactional test ends with a flush
     that empties every table; seed it again so test order never matters (under
-    pytest-xdist it varies). tests/roles.py does the same for the role groups."""
+    pytest-xdist it varies). tests/support/roles.py does the same for the role groups."""
     if request.node.get_closest_marker("django_db") is None and not (
             {"db", "transactional_db"} & set(request.fixturenames)):
         return
@@ -35,6 +35,16 @@ def shm_name():
     name = f"/petcam_test_{uuid.uuid4().hex[:10]}"
     yield name
     shm_segment.unlink(name)
+
+
+@pytest.fixture
+def segments():
+    """Unique (stream, detections) segment names, both removed after the test."""
+    tag = uuid.uuid4().hex[:8]
+    names = (f"/petcam_test_{tag}_s", f"/petcam_test_{tag}_d")
+    yield names
+    for name in names:
+        shm_segment.unlink(name)
 
 
 @pytest.fixture
@@ -57,16 +67,22 @@ def redis_url() -> str:
 @pytest.fixture(scope="session")
 def two_camera_site(tmp_path_factory):
     """`serve --simulate --cameras 2`, shared by the API, multi-camera and portal tests."""
-    from tests.two_camera_site import two_camera_site as start
+    from tests.support.two_camera_site import two_camera_site as start
 
     with start(tmp_path_factory.mktemp("two-cameras")) as site:
         _two_camera_site.append(site)
         yield site
 
 
-# Modules that share the two-camera site (tests/two_camera_site.py).
-TWO_CAMERA_MODULES = ("test_mobile_client.py", "test_multi_camera.py", "test_openapi.py",
-                      "test_portal_e2e.py")
+# Modules that share the two-camera site (tests/support/two_camera_site.py), as node-id
+# paths (relative to the repository, where pyproject.toml is).
+TWO_CAMERA_MODULES = ("tests/integration/test_mobile_client.py",
+                      "tests/integration/test_multi_camera.py",
+                      "tests/integration/test_openapi.py",
+                      "tests/browser/test_portal_e2e.py")
+# A module moved without updating the list would start a second site on another worker.
+assert all((Path(__file__).parent.parent / m).is_file() for m in TWO_CAMERA_MODULES), \
+    "TWO_CAMERA_MODULES names a module that is not there"
 
 
 def pytest_xdist_make_scheduler(config, log):
@@ -78,7 +94,7 @@ def pytest_xdist_make_scheduler(config, log):
     class ModuleScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.split("::", 1)[0]
-            return "two-camera-site" if Path(path).name in TWO_CAMERA_MODULES else path
+            return "two-camera-site" if path in TWO_CAMERA_MODULES else path
 
     return ModuleScheduling(config, log)
 

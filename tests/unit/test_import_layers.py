@@ -1,0 +1,77 @@
+"""The layering holds: no import cycles, a web tier without aiortc, aiortc hooks checked.
+
+The layer contracts themselves are import-linter's ([tool.importlinter] in
+pyproject.toml, run by `make test`); these cover what it cannot say.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import grimp
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGES = ("petcam_site", "streaming", "recordings", "detections")
+
+
+def test_no_module_imports_itself_back_through_others() -> None:
+    graph = grimp.build_graph(*PACKAGES)
+    cycles = []
+    for importer in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(importer):
+            back = graph.find_shortest_chain(importer=imported, imported=importer)
+            if back:
+                cycles.append(f"{importer} -> {' -> '.join(back)}")
+    assert cycles == []
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "external"])
+def test_the_web_tier_loads_without_aiortc_or_the_worker(mode: str) -> None:
+    """A fresh interpreter imports the URLconf and the ASGI app (every app's ready() runs):
+    neither aiortc nor the worker, recorder or detection feed is loaded."""
+    code = (
+        "import sys, django; django.setup()\n"
+        "import petcam_site.urls, petcam_site.asgi\n"
+        "heavy = ('aiortc', 'aioice', 'streaming.worker.media_worker', 'streaming.media.webrtc',"
+        " 'recordings.recorder', 'recordings.media', 'detections.feed')\n"
+        "print(sorted(m for m in sys.modules if m.startswith(heavy)))\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "petcam_site.settings",
+           "PETCAM_WORKER_MODE": mode, "REDIS_URL": "redis://127.0.0.1:6379/15"}
+    if mode == "inprocess":
+        env.pop("REDIS_URL")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_apps_plug_their_parts_into_the_worker() -> None:
+    from streaming.worker import registry
+
+    parts = dict(registry.camera_part_factories())
+    assert [parts["recordings"].__name__, parts["detections"].__name__] == [
+        "RecordingPart", "DetectionPart"]
+    assert [name for name, _ in registry.worker_tasks()] == ["recording-retention"]
+
+
+def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
+    """A new aiortc fails here first: re-read aiortc_compat's hooks against its source."""
+    from aiortc import RTCRtpSender
+    from aiortc.codecs.h264 import H264Encoder
+
+    from streaming.media.webrtc import aiortc_compat
+
+    pinned = next(line.split("==")[1].strip() for line in
+                  (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("aiortc=="))
+    assert aiortc_compat.version() == pinned == aiortc_compat.CHECKED_AGAINST
+    assert callable(H264Encoder._packetize) and callable(H264Encoder._split_bitstream)
+    assert callable(RTCRtpSender._handle_rtcp_packet)
+    source = Path(sys.modules["aiortc.rtcrtpsender"].__file__).read_text()
+    assert "self.__encoder" in source and "self.__rtp_timestamp" in source
+    assert isinstance(aiortc_compat.video_codec_table(), list)

@@ -1,0 +1,121 @@
+"""Secure defaults: DEBUG off, no start on a known secret key, a stored key for the embedded
+default, TLS-only cookies + HSTS on request, security headers on every response.
+
+Settings are read once per process, so each configuration runs `manage.py` in its own
+subprocess (started together: they are independent); headers are checked in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import stat
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+
+from petcam_site import secret_key
+from petcam_site.secret_key import DEV_SECRET_KEY
+from tests.support.processes import ROOT, site_env
+
+PRINT_SETTINGS = ("import json; from django.conf import settings as s; print(json.dumps({"
+                  "'debug': s.DEBUG, 'key': s.SECRET_KEY, "
+                  "'session_secure': s.SESSION_COOKIE_SECURE, 'csrf_secure': s.CSRF_COOKIE_SECURE,"
+                  " 'hsts': s.SECURE_HSTS_SECONDS}))")
+
+
+def start(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=120)
+    return proc.returncode, out, err
+
+
+def settings_of(out: str) -> dict:
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_production_configurations(tmp_path):
+    strong = secrets.token_urlsafe(50)
+    runs = {
+        # DEBUG off (the default) with the development key: refused, and told why and how
+        "dev_key": start(site_env(tmp_path / "a", DJANGO_SECRET_KEY=DEV_SECRET_KEY),
+                         "check", "--deploy"),
+        # development: the same key is accepted with PETCAM_DEBUG=1
+        "dev_debug": start(site_env(tmp_path / "c", DJANGO_SECRET_KEY=DEV_SECRET_KEY,
+                                    PETCAM_DEBUG="1"), "shell", "-c", PRINT_SETTINGS),
+        # the embedded default (what `make run` and the tests do): no key given
+        "embedded": start(site_env(tmp_path / "d"), "shell", "-c", PRINT_SETTINGS),
+        # production behind TLS: Django's security deployment checks find nothing to warn about
+        "tls": start(site_env(tmp_path / "e", DJANGO_SECRET_KEY=strong, PETCAM_TLS="1",
+                              PETCAM_SSL_REDIRECT="1", PETCAM_HSTS_INCLUDE_SUBDOMAINS="1",
+                              PETCAM_HSTS_PRELOAD="1", DJANGO_ALLOWED_HOSTS="cam.example.org"),
+                     "check", "--deploy", "--tag", "security", "--fail-level", "WARNING"),
+    }
+    results = {name: finish(proc) for name, proc in runs.items()}
+
+    code, out, err = results["dev_key"]
+    assert code != 0, (out, err)
+    message = err.strip().splitlines()[-1]  # the last line an operator sees
+    assert "Refusing to start: DEBUG is off and the secret key is insecure" in message, err
+    assert "published development key" in message and "DJANGO_SECRET_KEY" in message
+
+    code, out, err = results["dev_debug"]
+    assert code == 0, err
+    assert settings_of(out)["debug"] is True
+
+    code, out, err = results["embedded"]
+    assert code == 0, err
+    embedded = settings_of(out)
+    assert embedded["debug"] is False  # DEBUG is off unless asked for
+    key_file = tmp_path / "d" / "var" / "secret_key"
+    assert key_file.read_text().strip() == embedded["key"] and len(embedded["key"]) >= 50
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert not (embedded["session_secure"] or embedded["csrf_secure"] or embedded["hsts"])
+    # the next process of the same install signs with the same key (sessions survive)
+    assert secret_key.load(key_file.parent) == embedded["key"]
+
+    code, out, err = results["tls"]
+    assert code == 0, out + err
+
+
+@pytest.mark.django_db
+def test_security_headers_on_pages_and_api():
+    client = Client()
+    for path in ("/accounts/login/", "/api/cameras/", "/"):
+        response = client.get(path)
+        assert response["X-Content-Type-Options"] == "nosniff", path
+        assert response["Referrer-Policy"] == "same-origin", path
+        assert response["X-Frame-Options"] == "DENY", path
+        assert response["Content-Security-Policy"] == "frame-ancestors 'none'", path
+    login = client.get("/accounts/login/")
+    assert login.cookies["csrftoken"]["samesite"] == "Lax"
+
+
+@pytest.mark.parametrize("key, reason", [
+    (DEV_SECRET_KEY, "published development key"),
+    ("django-insecure-" + "x" * 50, "'insecure' placeholder"),
+    ("hunter2", "shorter than 32 characters"),
+    ("change-me-to-50-random-characters", "placeholder from an example file"),
+    ("", "shorter than 32 characters"),
+])
+def test_insecure_keys_are_refused_without_debug(key, reason):
+    with pytest.raises(ImproperlyConfigured, match=reason):
+        secret_key.refuse_insecure(key, debug=False)
+    secret_key.refuse_insecure(key, debug=True)  # development: allowed
+    secret_key.refuse_insecure(secrets.token_urlsafe(50), debug=False)
+
+
+def test_two_processes_creating_the_key_at_once_agree(tmp_path, monkeypatch):
+    """The file is linked into place: a process that loses the race reads the winner's key."""
+    monkeypatch.delenv("DJANGO_SECRET_KEY", raising=False)
+    first = secret_key.load(tmp_path)
+    (tmp_path / "secret_key").write_text(first + "\n")  # as the winner left it
+    assert secret_key._create(tmp_path / "secret_key") == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no temp files left
