@@ -65,8 +65,8 @@ def two_camera_site(tmp_path_factory):
 
 
 # Modules that share the two-camera site (tests/two_camera_site.py).
-TWO_CAMERA_MODULES = ("test_mobile_client.py", "test_multi_camera.py", "test_openapi.py",
-                      "test_portal_e2e.py")
+TWO_CAMERA_MODULES = ("test_browser_csp.py", "test_mobile_client.py", "test_multi_camera.py",
+                      "test_openapi.py", "test_portal_e2e.py")
 
 
 def pytest_xdist_make_scheduler(config, log):
