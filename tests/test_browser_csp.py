@@ -3,11 +3,11 @@
 On the shared two-camera site: the login page, the camera grid, a live page (video,
 detection socket, activity chart, record button), the recordings list and the playback
 page of a recording made here, the account page, Django's admin (index, change lists,
-change and add forms whose widgets are made by the admin's scripts), the 403 pages
-(no role; expired CSRF token), JSON 404s and the logged-out page. Each page must load
-with no CSP violation (the `securitypolicyviolation` event and Chromium's console
-report), no JavaScript error and no script or stylesheet that failed to load, and its
-own scripts must have run. Every document carries the policy, with no
+change and add forms whose widgets are made by the admin's scripts), DRF's browsable
+API, the 403 pages (no role; expired CSRF token), JSON 404s and the logged-out page.
+Each page must load with no CSP violation (the `securitypolicyviolation` event and
+Chromium's console report), no JavaScript error and no script or stylesheet that failed
+to load, and its own scripts must have run. Every document carries the policy, with no
 'unsafe-inline' or 'unsafe-eval' for scripts.
 """
 
@@ -19,7 +19,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Response,
+    expect,
+    sync_playwright,
+)
 
 from petcam_site.security_headers import POLICY
 from tests.browser import launch
@@ -47,7 +55,7 @@ SETTLE_MS = 700  # late violations (timers, sockets) after a page looks ready
 
 def directives(policy: str) -> dict[str, list[str]]:
     parsed = {}
-    for part in policy.split(";"):
+    for part in filter(str.strip, policy.split(";")):
         name, *values = part.split()
         parsed[name.lower()] = values
     return parsed
@@ -78,7 +86,7 @@ class Watch:
             f"{r.url} ({r.resource_type}) failed: {r.failure}"))
         return page
 
-    def _console(self, page: Page, message) -> None:
+    def _console(self, page: Page, message: ConsoleMessage) -> None:
         if any(text in message.text for text in REFUSALS):
             self.problems.append(f"{page.url}: console {message.type}: {message.text}")
 
