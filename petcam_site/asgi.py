@@ -54,7 +54,7 @@ class BrowserOriginValidator:
 
 
 application = StartsEmbeddedWorker(ProtocolTypeRouter({
-    # Django's own static handler (the admin's CSS and JS): no collectstatic, no
+    # Django's own static handler (the portal's and the admin's CSS and JS): no collectstatic, no
     # separate web server needed for a one-box install; only /static/ paths reach it.
     "http": ASGIStaticFilesHandler(django_asgi_app),
     "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),

@@ -76,7 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "petcam_site.security_headers.FrameAncestorsMiddleware",
+    "petcam_site.security_headers.ContentSecurityPolicyMiddleware",
     # Last: turns a login locked out by django-axes into petcam_site/login_guard's answer.
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -179,6 +179,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# The site-wide CSS/JS of templates/base.html (app pages' files are in <app>/static/).
+STATICFILES_DIRS = [BASE_DIR / "petcam_site" / "static"]
 MEDIA_ROOT = Path(os.environ.get("PETCAM_MEDIA_ROOT", VAR_DIR / "media"))
 
 REST_FRAMEWORK = {

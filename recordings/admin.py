@@ -27,13 +27,16 @@ class RecordingAdmin(admin.ModelAdmin):
     # Only the label and `keep` are the user's; file paths are always the server's.
     readonly_fields = tuple(f for f in fields if f not in ("name", "keep"))
 
+    class Media:
+        css = {"all": ("recordings/admin.css",)}  # no style="": the CSP refuses inline styles
+
     @admin.display(description="recording")
     def player(self, obj):
         if obj.format != Recording.Format.MP4:
             return format_html('<a href="{}">download (.h264: play it with ffplay or VLC)</a>',
                                reverse("recording-download", args=[obj.pk]))
         return format_html('<video src="{}" controls preload="metadata" width="480" '
-                           'poster="{}" style="background:#000;border-radius:4px"></video>',
+                           'poster="{}" class="recording-media"></video>',
                            reverse("recording-download", args=[obj.pk]),
                            reverse("recording-thumbnail", args=[obj.pk]))
 
@@ -48,7 +51,7 @@ class RecordingAdmin(admin.ModelAdmin):
     @admin.display(description="")
     def preview(self, obj):
         return format_html('<img src="{}" alt="" width="120" loading="lazy" '
-                           'style="border-radius:4px;background:#000">',
+                           'class="recording-media">',
                            reverse("recording-thumbnail", args=[obj.pk]))
 
     @admin.display(description="name", ordering="name")

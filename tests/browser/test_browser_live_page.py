@@ -32,7 +32,7 @@ def test_live_page_shows_the_camera_and_follows_a_restart(tmp_path, free_port):
             expect(page.get_by_test_id("resolution")).to_have_text("320×240")
             expect(page.get_by_test_id("profile")).to_contain_text("High (64")
             page.wait_for_function(
-                "parseFloat(document.querySelector('[data-testid=fps]').textContent) > 20",
+                "() => parseFloat(document.querySelector('[data-testid=fps]').textContent) > 20",
                 timeout=10_000)
             frames = int(page.get_by_test_id("frames-read").text_content())
             assert frames > 0

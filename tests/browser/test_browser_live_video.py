@@ -167,7 +167,7 @@ def test_live_video_plays_and_follows_a_camera_restart(site, camera_on):
         after = frame_number(page)
         print(f"frame code {before} -> {after} in ~1 s")
         assert 15 <= after - before <= 60, (before, after)  # ~30 new frames a second
-        page.wait_for_function("parseFloat(document.querySelector('[data-testid=video-fps]')"
+        page.wait_for_function("() => parseFloat(document.querySelector('[data-testid=video-fps]')"
                                ".textContent) > 20", timeout=5_000)
         expect(page.get_by_test_id("video-resolution")).to_have_text("640×360")
         assert float(page.get_by_test_id("video-bitrate").text_content()) > 0.3  # ~1.5 Mbit/s

@@ -44,13 +44,14 @@ def test_record_button_records_and_the_catalog_serves_a_playable_file(tmp_path, 
             timer, size = page.get_by_test_id("record-timer"), page.get_by_test_id("record-size")
             expect(timer).to_be_visible()
             page.wait_for_function(
-                "parseInt(document.querySelector('[data-testid=record-size]').textContent) > 0",
+                "() => parseInt(document.querySelector('[data-testid=record-size]').textContent)"
+                " > 0",
                 timeout=5_000)
             first_time, first_size = seconds(timer.text_content()), size.text_content()
             page.wait_for_function(
-                f"(() => {{ const t = document.querySelector('[data-testid=record-timer]')"
+                f"() => {{ const t = document.querySelector('[data-testid=record-timer]')"
                 f".textContent.split(':').map(Number); return t[t.length - 1] + "
-                f"60 * t[t.length - 2] >= {first_time + 2}; }})()", timeout=6_000)
+                f"60 * t[t.length - 2] >= {first_time + 2}; }}", timeout=6_000)
             later_size = size.text_content()
             assert float(later_size.split()[0]) > float(first_size.split()[0]) or (
                 later_size.split()[1] != first_size.split()[1])

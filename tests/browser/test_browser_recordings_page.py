@@ -52,7 +52,8 @@ def test_recordings_page_lists_plays_seeks_and_deletes(tmp_path, free_port):
             thumb = card.get_by_test_id("recording-thumbnail")
             expect(thumb).to_be_visible()
             page.wait_for_function(
-                "document.querySelector('[data-testid=recording-thumbnail]').naturalWidth > 0",
+                "() => document.querySelector('[data-testid=recording-thumbnail]')"
+                ".naturalWidth > 0",
                 timeout=10_000)
 
             # Filters: another trigger hides it, back to all shows it.
@@ -68,7 +69,7 @@ def test_recordings_page_lists_plays_seeks_and_deletes(tmp_path, free_port):
             page.evaluate("document.querySelector('[data-testid=player-video]').muted = true")
             page.evaluate("document.querySelector('[data-testid=player-video]').play()")
             page.wait_for_function(
-                "document.querySelector('[data-testid=player-video]').currentTime > 0.5",
+                "() => document.querySelector('[data-testid=player-video]').currentTime > 0.5",
                 timeout=10_000)
             assert page.evaluate(
                 "document.querySelector('[data-testid=player-video]').videoWidth") == 320
@@ -84,7 +85,8 @@ def test_recordings_page_lists_plays_seeks_and_deletes(tmp_path, free_port):
             assert abs(at - middle) < 0.5, at
             page.evaluate("document.querySelector('[data-testid=player-video]').play()")
             page.wait_for_function(
-                f"document.querySelector('[data-testid=player-video]').currentTime > {at + 0.3}",
+                "() => document.querySelector('[data-testid=player-video]').currentTime > "
+                f"{at + 0.3}",
                 timeout=10_000)
             screenshot(page, "recordings-page-playing")
 

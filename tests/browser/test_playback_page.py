@@ -102,7 +102,8 @@ def open_page(browser, install, rec, *, from_list: bool = False, **context):
         page.locator(f"[data-testid=recording-card][data-id='{rec['id']}']").get_by_test_id(
             "recording-open").click()
     page.wait_for_url(f"{install.base}/recordings/{rec['id']}/")
-    page.wait_for_function("window.petcamPlayback && window.petcamPlayback.ready", timeout=15_000)
+    page.wait_for_function("() => window.petcamPlayback && window.petcamPlayback.ready",
+                           timeout=15_000)
     return page
 
 
@@ -196,7 +197,7 @@ def test_playback_page_seeks_to_markers_and_draws_the_stored_boxes(recorded):
             expect(preview).to_be_visible()
             tile = page.get_by_test_id("scrub-thumbnail")
             page.wait_for_function(  # the strip is made on first use
-                "document.querySelector('[data-testid=scrub-thumbnail]').dataset.time "
+                "() => document.querySelector('[data-testid=scrub-thumbnail]').dataset.time "
                 "!== undefined", timeout=10_000)
             page.mouse.move(track["x"] + track["width"] * 0.5 + 1, track["y"] + 5)
             tile_time = float(tile.get_attribute("data-time"))

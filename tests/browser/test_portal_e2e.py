@@ -21,9 +21,12 @@ PHONE = {"width": 390, "height": 844}
 
 
 def playing(selector: str, width: int) -> str:
-    """JS: the <video> at `selector` shows frames of this width and its clock moves."""
-    return (f"(() => {{ const v = document.querySelector({selector!r}); "
-            f"return v && v.videoWidth === {width} && v.currentTime > 0.3; }})()")
+    """JS predicate: the <video> at `selector` shows frames of this width and its clock moves.
+
+    A function, not an expression: Playwright evaluates it once and calls it, where it
+    would eval an expression on every poll (refused by the page's CSP, no 'unsafe-eval')."""
+    return (f"() => {{ const v = document.querySelector({selector!r}); "
+            f"return v && v.videoWidth === {width} && v.currentTime > 0.3; }}")
 
 
 @pytest.fixture
@@ -69,8 +72,8 @@ def test_watch_record_find_play_delete(site):
         button.click()
         expect(button).to_have_text("■ Stop", timeout=10_000)
         page.wait_for_function(
-            "(() => { const t = document.querySelector('[data-testid=record-timer]')"
-            ".textContent.split(':').map(Number); return t[t.length - 1] >= 2; })()",
+            "() => { const t = document.querySelector('[data-testid=record-timer]')"
+            ".textContent.split(':').map(Number); return t[t.length - 1] >= 2; }",
             timeout=15_000)
         screenshot(page, "portal-recording")
         button.click()

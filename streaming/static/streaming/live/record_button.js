@@ -1,36 +1,18 @@
-<style>
-  .recbar { display:flex; flex-wrap:wrap; align-items:center; gap:.4rem 1rem; margin-top:.5rem; font-variant-numeric:tabular-nums; }
-  .recbar button { padding:.35rem .9rem; border-radius:6px; border:1px solid var(--err); background:transparent; color:var(--fg); font-weight:600; cursor:pointer; }
-  .recbar button.recording { background:var(--err); color:#000; }
-  .recbar button:disabled { opacity:.6; cursor:wait; }
-  .recbar .rec-error { color:var(--err); }
-  .recbar [hidden] { display:none; }
-</style>
-<div class="recbar" id="recbar" aria-label="Recording">
-  <button type="button" id="record-button" data-testid="record-button">● Record</button>
-  <span id="record-live" hidden><b id="record-timer" data-testid="record-timer">0:00</b>
-    · <b id="record-size" data-testid="record-size">0 KB</b></span>
-  <span class="rec-error" id="record-error" data-testid="record-error" role="alert" hidden></span>
-</div>
-<script>
-"use strict";
-// Record/Stop for the live camera: POST start/stop, poll the live figures every second.
-(() => {
-  const stage = document.getElementById("stage");
-  stage.parentElement.insertBefore(document.getElementById("recbar"), stage.nextSibling);
+/* Record/Stop for the live camera: POST start/stop, poll the live figures every second. */
+import {csrfToken} from "../../petcam/csrf.js";
+
+// `bar` is the #recbar element (only rendered for roles that may record); `stage`
+// carries the camera and the CSRF token the page was rendered with.
+export function startRecordButton(bar, stage) {
   const cam = stage.dataset.camera;
   const base = "/api/cameras/" + encodeURIComponent(cam) + "/recording/";
-  const btn = document.getElementById("record-button");
-  const live = document.getElementById("record-live");
-  const timer = document.getElementById("record-timer");
-  const size = document.getElementById("record-size");
-  const err = document.getElementById("record-error");
+  const btn = bar.querySelector("#record-button");
+  const live = bar.querySelector("#record-live");
+  const timer = bar.querySelector("#record-timer");
+  const size = bar.querySelector("#record-size");
+  const err = bar.querySelector("#record-error");
   let recording = false, pollTimer = null, busy = false;
 
-  function csrf() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : stage.dataset.csrf;
-  }
   function fmtTime(s) {
     s = Math.max(0, Math.floor(s || 0));
     const m = Math.floor(s / 60), sec = String(s % 60).padStart(2, "0");
@@ -75,7 +57,7 @@
     try {
       const r = await fetch(base + op, {
         method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()},
+        headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(stage.dataset.csrf)},
         body: op === "start/" ? "{}" : undefined,
       });
       if (!r.ok) showError(await errorText(r));
@@ -88,5 +70,4 @@
     }
   });
   poll();
-})();
-</script>
+}

@@ -1,5 +1,3 @@
-<script>
-"use strict";
 /* petcam activity chart: detections per class per minute over the last hour.
  *
  * GET /api/cameras/{camera}/detections/?bucket=60 (the server's default range
@@ -11,17 +9,17 @@
  * window.petcamActivity exposes {series, classes, totals, fetchedAt, error}
  * and refresh() (a Promise), for tests.
  */
-(function () {
-  const REFRESH_MS = 60000;
-  const panel = document.getElementById("activity");
-  const canvas = document.getElementById("activity-chart");
-  const legend = document.getElementById("activity-legend");
-  const note = document.getElementById("activity-note");
+import {classColor} from "./box_drawing.js";
+
+const REFRESH_MS = 60000;
+
+// `panel` carries data-camera and holds the chart's canvas, legend and note.
+export function startActivityChart(panel) {
+  const canvas = panel.querySelector("#activity-chart");
+  const legend = panel.querySelector("#activity-legend");
+  const note = panel.querySelector("#activity-note");
   const ctx = canvas.getContext("2d");
   const url = "/api/cameras/" + encodeURIComponent(panel.dataset.camera) + "/detections/?bucket=60";
-  const fallbackColors = ["#ffb000", "#3ddc84", "#8ab4f8", "#ff6e9c", "#c58af9", "#4ecde6"];
-  const color = (name, i) => window.petcamClassColor ? window.petcamClassColor(name)
-    : fallbackColors[i % fallbackColors.length];
 
   const activity = {series: [], classes: [], totals: {}, fetchedAt: null, error: null, refresh: load};
   window.petcamActivity = activity;
@@ -51,12 +49,12 @@
   }
 
   function showLegend() {
-    legend.replaceChildren(...activity.classes.map((name, i) => {
+    legend.replaceChildren(...activity.classes.map((name) => {
       const item = document.createElement("span");
       item.dataset.class = name;
       const swatch = document.createElement("span");
       swatch.className = "swatch";
-      swatch.style.background = color(name, i);
+      swatch.style.background = classColor(name);
       item.append(swatch, name + " " + activity.totals[name]);
       return item;
     }));
@@ -98,11 +96,11 @@
       const barW = Math.max(1, slot - (slot > 4 ? 1 : 0));
       series.forEach((b, i) => {
         let y = pad.top + plotH;
-        activity.classes.forEach((name, k) => {
+        activity.classes.forEach((name) => {
           const n = (b.counts || {})[name] || 0;
           if (!n) return;
           const h = plotH * n / top;
-          ctx.fillStyle = color(name, k);
+          ctx.fillStyle = classColor(name);
           ctx.fillRect(pad.left + i * slot, y - h, barW, h);
           y -= h;
         });
@@ -132,5 +130,5 @@
   document.addEventListener("visibilitychange", () => { if (!document.hidden) load(); });
   setInterval(() => { if (!document.hidden) load(); }, REFRESH_MS);
   load();
-})();
-</script>
+  return activity;
+}

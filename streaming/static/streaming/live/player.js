@@ -1,5 +1,3 @@
-<script>
-"use strict";
 /* petcam live player: one receive-only WebRTC connection to the media worker.
  *
  * Signaling is a single HTTP round trip (the server does no trickle ICE):
@@ -8,9 +6,9 @@
  * reconnect with backoff when the connection or the offer fails, and a frame
  * watchdog for a connection that looks healthy but shows nothing.
  *
- * It is inlined by live.html and live_grid.html (daphne serves no static
- * files). Every element with `data-live-stage` (and data-camera) gets its own
- * player: live.html has one, the grid one per camera tile. A player inside a
+ * live.html and live_grid.html start it (live/page.js, live/grid.js). Every
+ * element with `data-live-stage` (and data-camera) gets its own player:
+ * live.html has one, the grid one per camera tile. A player inside a
  * `data-player-scope` element finds its labels there by `data-el`, otherwise
  * by id; labels a page does not have are simply not shown.
  *
@@ -20,7 +18,9 @@
  *   offerSentAt, firstFrameAt  performance.now() marks of the current connection
  *   stats()                 Promise of the inbound video figures (getStats) + rates
  */
-function petcamStartPlayer(stage) {
+import {csrfToken as pageCsrfToken} from "../../petcam/csrf.js";
+
+export function startPlayer(stage) {
   const ICE_GATHER_CAP_MS = 2000;    // no trickle: wait for candidates, but not forever
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 5000;
@@ -65,10 +65,7 @@ function petcamStartPlayer(stage) {
 
   // ---- signaling ---------------------------------------------------------
 
-  function csrfToken() {
-    const m = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-    return m ? decodeURIComponent(m[1]) : stage.dataset.csrf;
-  }
+  const csrfToken = () => pageCsrfToken(stage.dataset.csrf);
 
   class OfferError extends Error {
     constructor(status, code, detail) {
@@ -380,11 +377,14 @@ function petcamStartPlayer(stage) {
   if (!window.RTCPeerConnection) {
     offerError = {code: "unsupported", detail: "this browser has no WebRTC"};
     updateMessage();
-    return;
+    return player;
   }
   setInterval(sampleStats, STATS_EVERY_MS);
   connect();
   return player;
 }
-document.querySelectorAll("[data-live-stage]").forEach((stage) => petcamStartPlayer(stage));
-</script>
+
+// One player per `data-live-stage` element, in document order.
+export function startPlayers() {
+  return [...document.querySelectorAll("[data-live-stage]")].map(startPlayer);
+}

@@ -1,6 +1,3 @@
-{% include "box_drawing.js.html" %}
-<script>
-"use strict";
 /* petcam detection overlay: the detector's boxes drawn over the live <video>.
  *
  * Results come over WS /ws/cameras/{camera}/ (session cookie), each stamped
@@ -27,7 +24,11 @@
  *   content        the picture's rectangle inside the element, CSS pixels (object-fit: contain)
  *   socket, counts, clock
  */
-(function () {
+import * as draw from "../../detections/box_drawing.js";
+
+// `stage` holds the <video> and the overlay <canvas>; `player` is its live player
+// (live/player.js), whose current session picks the clock.
+export function startOverlay(stage, player) {
   const BUFFER_SECONDS = 4;     // results kept for matching frames (the video lags them)
   const MATCH_FRAMES = 1.5;     // a result this many frame intervals from a frame belongs to it
   const HOLD_SECONDS = 0.25;    // slower detector: keep the previous result this long
@@ -37,17 +38,11 @@
   const RECONNECT_MAX_MS = 10000;
   const RTP_WRAP = 4294967296;
 
-  const stage = document.getElementById("stage");
-  const video = document.getElementById("video");
-  const canvas = document.getElementById("overlay");
+  const video = stage.querySelector("video");
+  const canvas = stage.querySelector("canvas.overlay");
   const stateEl = document.getElementById("detections-state");
   const ctx = canvas.getContext("2d");
   const camera = stage.dataset.camera;
-  const player = window.petcamPlayer || {};
-
-  // Drawing is shared with the recording playback page (box_drawing.js.html).
-  const draw = window.petcamBoxes;
-  window.petcamClassColor = draw.classColor;  // the activity chart uses the same colours
 
   const overlay = {
     socket: "connecting",
@@ -252,5 +247,5 @@
   if (typeof video.requestVideoFrameCallback === "function") video.requestVideoFrameCallback(onFrame);
   setInterval(() => render(false), HOUSEKEEP_MS);
   connectSocket();
-})();
-</script>
+  return overlay;
+}

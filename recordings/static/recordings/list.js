@@ -1,0 +1,162 @@
+/* The recordings catalog (templates/recordings.html): GET /api/recordings/ (filters →
+ * query), play via the download URL (HTTP Range makes seeking work), PATCH keep, DELETE
+ * with the CSRF header. */
+import {csrfToken as csrf} from "../petcam/csrf.js";
+
+const grid = document.getElementById("grid"), empty = document.getElementById("empty");
+const form = document.getElementById("filters"), listError = document.getElementById("list-error");
+const moreWrap = document.getElementById("more-wrap");
+const player = document.getElementById("player"), video = document.getElementById("player-video");
+let next = null, generation = 0;
+
+function fmtDuration(s) {
+  s = Math.max(0, Math.round(s || 0));
+  const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = String(s % 60).padStart(2, "0");
+  return h ? h + ":" + String(m).padStart(2, "0") + ":" + sec : m + ":" + sec;
+}
+function fmtSize(b) {
+  b = b || 0;
+  if (b < 1024) return b + " B";
+  if (b < 1024 * 1024) return (b / 1024).toFixed(0) + " KB";
+  if (b < 1024 ** 3) return (b / 1024 / 1024).toFixed(1) + " MB";
+  return (b / 1024 ** 3).toFixed(2) + " GB";
+}
+function fmtWhen(iso) {
+  if (!iso) return "";
+  return new Date(iso).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"});
+}
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;  // never innerHTML: names are user text
+  return e;
+}
+function label(rec) { return rec.name || rec.file.split("/").pop(); }
+
+function query() {
+  const data = new FormData(form), params = new URLSearchParams({limit: "48"});
+  for (const key of ["camera", "trigger", "status"]) if (data.get(key)) params.set(key, data.get(key));
+  const day = data.get("date");
+  if (day) {  // the chosen day in the browser's time zone
+    const [y, m, d] = day.split("-").map(Number);
+    params.set("started_after", new Date(y, m - 1, d).toISOString());
+    params.set("started_before", new Date(y, m - 1, d + 1).toISOString());
+  }
+  return "/api/recordings/?" + params;
+}
+
+function card(rec) {
+  const c = el("article", {"class": "card", "data-testid": "recording-card", "data-id": rec.id});
+  const thumb = el("button", {"type": "button", "class": "thumb", "aria-label": "Play " + label(rec),
+                              "data-testid": "recording-play"});
+  if (rec.status !== "recording") {
+    const img = el("img", {"src": rec.thumbnail_url, "alt": "", "loading": "lazy",
+                           "data-testid": "recording-thumbnail"});
+    img.addEventListener("error", () => img.remove());
+    thumb.append(img);
+  }
+  thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
+  thumb.addEventListener("click", () => play(rec));
+  const body = el("div", {"class": "body"});
+  body.append(el("div", {"class": "name", "title": label(rec), "data-testid": "recording-name"}, label(rec)));
+  body.append(el("div", {"class": "meta"}, rec.camera + " · " + fmtWhen(rec.started_at)));
+  body.append(el("div", {"class": "meta"}, fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
+                 (rec.width ? " · " + rec.width + "×" + rec.height : "")));
+  const chips = el("div", {"class": "chips", "data-testid": "recording-chips"});
+  chips.append(el("span", {"class": "chip " + rec.trigger, "data-testid": "recording-trigger"}, rec.trigger));
+  if (rec.status !== "complete") chips.append(el("span", {"class": "chip " + rec.status, "title": rec.failure_reason || ""}, rec.status));
+  for (const cls of rec.detection_classes || []) chips.append(el("span", {"class": "chip", "data-testid": "recording-class"}, cls));
+  body.append(chips);
+  const actions = el("div", {"class": "actions"});
+  // the playback page: detection timeline, boxes, scrubbing thumbnails
+  const open = el("a", {"href": "/recordings/" + rec.id + "/", "data-testid": "recording-open"}, "Open");
+  const download = el("a", {"href": rec.download_url, "download": ""}, "Download");
+  const del = el("button", {"type": "button", "class": "delete", "data-testid": "recording-delete"}, "Delete");
+  del.disabled = rec.status === "recording";
+  del.addEventListener("click", () => remove(rec, c, del));
+  const keepLabel = el("label", {}, "");
+  const keep = el("input", {"type": "checkbox", "data-testid": "recording-keep"});
+  keep.checked = !!rec.keep;
+  keep.addEventListener("change", () => setKeep(rec, keep));
+  keepLabel.append(keep, document.createTextNode("Keep"));
+  actions.append(open, download);
+  // only roles that may (petcam_site/permissions.py): viewers neither delete nor keep
+  if (grid.dataset.canDelete === "1") actions.append(del);
+  if (grid.dataset.canChange === "1") actions.append(keepLabel);
+  body.append(actions);
+  c.append(thumb, body);
+  return c;
+}
+
+async function load(url, append) {
+  const mine = ++generation;
+  listError.hidden = true;
+  let data;
+  try {
+    const resp = await fetch(url, {credentials: "same-origin", headers: {"Accept": "application/json"}});
+    data = await resp.json();
+    if (!resp.ok) throw new Error(data.detail || resp.statusText);
+  } catch (e) {
+    if (mine !== generation) return;
+    listError.textContent = "Could not load recordings: " + e.message;
+    listError.hidden = false;
+    return;
+  }
+  if (mine !== generation) return;  // a newer filter change won
+  if (!append) grid.replaceChildren();
+  for (const rec of data.results) grid.append(card(rec));
+  next = data.next;
+  moreWrap.hidden = !next;
+  empty.hidden = grid.children.length > 0;
+}
+
+function play(rec) {
+  document.getElementById("player-title").textContent = label(rec);
+  document.getElementById("player-meta").textContent = rec.camera + " · " + fmtWhen(rec.started_at);
+  player.hidden = false;
+  player.dataset.id = rec.id;
+  video.src = rec.download_url;
+  video.play().catch(() => {});  // autoplay may be refused: the controls remain
+  player.scrollIntoView({behavior: "smooth", block: "start"});
+}
+function closePlayer() {
+  video.pause();
+  video.removeAttribute("src");
+  video.load();
+  player.hidden = true;
+  delete player.dataset.id;
+}
+
+async function remove(rec, c, button) {
+  if (!window.confirm("Delete “" + label(rec) + "”? The file is removed.")) return;
+  button.disabled = true;
+  if (player.dataset.id === String(rec.id)) closePlayer();
+  const resp = await fetch("/api/recordings/" + rec.id + "/", {
+    method: "DELETE", credentials: "same-origin", headers: {"X-CSRFToken": csrf()}});
+  if (resp.ok || resp.status === 404) {
+    c.remove();
+    empty.hidden = grid.children.length > 0;
+  } else {
+    button.disabled = false;
+    let detail = resp.statusText;
+    try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
+    window.alert("Could not delete: " + detail);
+  }
+}
+
+async function setKeep(rec, box) {
+  box.disabled = true;
+  const resp = await fetch("/api/recordings/" + rec.id + "/", {
+    method: "PATCH", credentials: "same-origin",
+    headers: {"X-CSRFToken": csrf(), "Content-Type": "application/json"},
+    body: JSON.stringify({keep: box.checked})});
+  if (resp.ok) rec.keep = (await resp.json()).keep;
+  box.checked = !!rec.keep;
+  box.disabled = false;
+}
+
+form.addEventListener("change", () => load(query(), false));
+form.addEventListener("submit", (e) => e.preventDefault());
+document.getElementById("more").addEventListener("click", () => next && load(next, true));
+document.getElementById("player-close").addEventListener("click", closePlayer);
+load(query(), false);
