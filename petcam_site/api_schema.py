@@ -2,7 +2,7 @@
 
 The views build their JSON by hand (the media worker answers with dicts); these
 serializers only describe it for drf-spectacular's @extend_schema annotations.
-tests/test_openapi.py keeps the committed copy (tests/openapi.json) in sync and
+tests/integration/test_openapi.py keeps the committed copy (tests/support/openapi.json) in sync and
 runs schemathesis against a live site, so a field here that the API does not
 send (or the other way round) fails the suite.
 """

@@ -21,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 DEV_SECRET_KEY = "petcam-dev-only-not-secret"
 KEY_FILE_NAME = "secret_key"
 MIN_LENGTH = 32
-# An example file's value copied as is (petcam_site/deploy/petcam.env.example).
+# An example file's value copied as is (deploy/systemd/petcam.env.example).
 PLACEHOLDER_WORDS = ("change-me", "changeme", "change_me")
 
 

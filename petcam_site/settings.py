@@ -193,7 +193,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "petcam_site.api_errors.exception_handler",
     # ?format= is ours (CSV export), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
-    # GET /api/schema/ (drf-spectacular); tests/openapi.json is the reviewed copy.
+    # GET /api/schema/ (drf-spectacular); tests/support/openapi.json is the reviewed copy.
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {

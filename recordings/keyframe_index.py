@@ -1,6 +1,6 @@
 """Keyframe index of a fragmented MP4: time -> byte range of the fragment that holds it.
 
-recordings/writers.py writes `ftyp moov (moof mdat)* [mfra]`, one fragment per GOP,
+recordings/media/writers.py writes `ftyp moov (moof mdat)* [mfra]`, one fragment per GOP,
 each starting at a keyframe. Walking the top-level boxes and reading only the small
 `moov`/`moof` boxes (never the media data) gives, per fragment, its decode time
 (`tfdt`), its duration (sum of the `trun` sample durations, or the `tfhd`/`trex`
@@ -218,7 +218,7 @@ def build(path: Path) -> KeyframeIndex:
     """Read the boxes of `path`; NotFragmented if it is not a fragmented MP4.
 
     A torn tail (a box running past the end, a moof without its mdat) ends the index
-    at the last whole fragment, as recordings/writers.py repair_mp4() would trim it.
+    at the last whole fragment, as recordings/media/writers.py repair_mp4() would trim it.
     """
     try:
         return _build(path)

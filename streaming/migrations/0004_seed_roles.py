@@ -19,7 +19,7 @@ ROLES = {"viewers": VIEWERS, "operators": OPERATORS, "admins": ADMINS}
 
 
 def assign_roles(Group, Permission) -> None:  # noqa: N803 - model classes
-    """Create the groups and give them their permissions (idempotent). tests/roles.py calls
+    """Create the groups and give them their permissions (idempotent). tests/support/roles.py calls
     it too: a transactional test's flush empties the groups table."""
     for name, wanted in ROLES.items():
         group, _ = Group.objects.get_or_create(name=name)

@@ -1,4 +1,4 @@
-"""The camera daemon's shared-memory ring as a frame source (see streaming/shm_reader)."""
+"""The camera daemon's shared-memory ring as a frame source (streaming/media/shm/stream_reader)."""
 
 from __future__ import annotations
 
