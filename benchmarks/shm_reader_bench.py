@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import mmap
 import multiprocessing as mp
 import os
 import time
@@ -79,13 +80,15 @@ def petcam_reader_proc(name, seconds, out, probe=True):
 
 
 def naive_reader_proc(name, seconds, out):
-    mapping = None
-    while mapping is None:
+    # Maps the segment, as a straightforward port would (petcam's reader copies with
+    # pread: a mapping dies of SIGBUS when the file is shrunk under it).
+    mm = None
+    while mm is None:
         try:
-            mapping = shm_segment.open_readonly(name, L.SHARED_FRAME_BUFFER_SIZE)
+            with open(shm_segment.shm_path(name), "rb") as f:
+                mm = mmap.mmap(f.fileno(), L.SHARED_FRAME_BUFFER_SIZE, prot=mmap.PROT_READ)
         except (FileNotFoundError, ValueError):
             time.sleep(0.01)
-    mm = mapping.mm
     last = L.WRITE_INDEX.unpack_from(mm, 0)[0]
     lat, torn, n, newest = [], 0, 0, 0
     cpu0 = time.process_time()

@@ -101,7 +101,7 @@ class DetectionFeed:
             result = self.reader.poll(width, height)
             if result is not None and self._loop and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._on_result, result, width, height)
-            time.sleep(self.poll_interval if self.reader._map is not None else 0.1)
+            time.sleep(self.poll_interval if self.reader.attached else 0.1)
 
     def _on_result(self, result: DetectionResult, width: int | None, height: int | None) -> None:
         self.published += 1

@@ -54,4 +54,8 @@ class DetectionPart:
         counter("petcam_detections", "Detected objects, by class.",
                 {(cls,): n for cls, n in feed["per_class"].items()}, self.camera, out,
                 ("class",))
+        counter("petcam_detection_dropped", "Detector results dropped (torn, impossible, "
+                "overwritten unread, segment truncated), by reason.",
+                {(reason,): n for reason, n in feed["dropped"].items()}, self.camera, out,
+                ("reason",))
         return out

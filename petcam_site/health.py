@@ -99,7 +99,7 @@ def reader_check(status: dict) -> dict:
     kind = source.get("kind") or "shm"
     if live:
         detail = "live"
-    elif kind != "shm" and source.get("last_error"):
+    elif source.get("last_error"):  # an RTSP error, or a shm segment too small / truncated
         detail = "waiting for camera: " + mask_credentials(str(source["last_error"]))
     else:
         detail = "waiting for camera"
@@ -146,6 +146,7 @@ async def _check_camera(camera: str) -> dict[str, dict]:
             "state": detections.get("state"),
             "results": detections.get("published"),
             "dropped": sum((detections.get("dropped") or {}).values()),
+            **({"detail": detections["last_error"]} if detections.get("last_error") else {}),
         },
         "recorder": {
             "status": "degraded" if failed else "ok",

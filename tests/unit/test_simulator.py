@@ -79,13 +79,13 @@ class DetectionTap:
         self._last = 0
 
     def poll(self) -> list[DetectionRecord]:
-        mm = self._map.mm
-        version = VERSION.unpack_from(mm, VERSION_OFFSET)[0]
+        record = self._map.read(0, LATEST_DETECTION_RESULT_SIZE)
+        version = VERSION.unpack_from(record, VERSION_OFFSET)[0]
         if version == self._last:
             return []
-        body = mm[0:VERSION_OFFSET]
-        if VERSION.unpack_from(mm, VERSION_OFFSET)[0] != version:
+        if self._map.read(0, LATEST_DETECTION_RESULT_SIZE) != record:
             return []  # changed while copying: the next poll gets it
+        body = record[:VERSION_OFFSET]
         self._last = version
         fn, sec, nsec, count = DETECTIONS_HEADER.unpack_from(body, 0)
         record = DetectionRecord(version, fn, sec * 1_000_000_000 + nsec, count)

@@ -11,6 +11,11 @@ Waiting for the next index costs one frame interval. When the writer's
 threads are visible in /proc, WriterProbe proves the newest slot complete as
 soon as the writer is asleep again (see shm_writer_probe), so the newest
 frame is yielded about one slot-copy time after the bump.
+
+Every byte is copied with pread on the segment's fd, never through a mapping:
+a segment shrunk under us (ftruncate) then gives a short read, counted as a
+"truncated" skip, and the reader re-attaches once the segment is whole again,
+instead of a SIGBUS that kills the process (see segment.py).
 """
 
 from __future__ import annotations
@@ -23,24 +28,27 @@ from dataclasses import dataclass, field
 from streaming.media.burst_log import BurstLog
 from streaming.media.shm import segment as shm_segment
 from streaming.media.shm.layout import (
+    BUFFER_HEADER,
     FORMAT_H264,
     FRAME_DATA_CAPACITY,
     FRAME_DATA_OFFSET,
-    FRAME_INTERVAL_OFFSET,
+    FRAME_HEADER_SIZE,
     KNOWN_FORMATS,
     RING_SLOTS,
     SHARED_FRAME_BUFFER_SIZE,
-    WRITE_INDEX,
     WRITE_INDEX_OFFSET,
     FrameHeader,
     slot_for_index,
     slot_offset,
 )
+from streaming.media.shm.segment import SegmentTruncated
 from streaming.media.shm.writer_probe import WriterProbe
 
 log = logging.getLogger("petcam.shm")
 
 U32 = 1 << 32
+# Reads of the buffer header that may disagree before we give up on this poll.
+HEADER_READ_TRIES = 4
 
 # Reader states, as shown on the live page and /health.
 WAITING = "waiting"  # segment absent or unusable: camera daemon not running
@@ -71,6 +79,7 @@ class ReaderStats:
     early_commits: int = 0  # newest slots proven complete by the writer probe
     frame_interval_ms: int = 0
     last_frame_ns: int = 0
+    last_error: str = ""  # why the segment is unusable right now ("" when attached)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -117,7 +126,8 @@ class FrameReader:
         self._check_interval = identity_check_interval
         self._next_check = 0.0
         self._stall_after = stall_after
-        self._map: shm_segment.Mapping | None = None
+        self._seg: shm_segment.SegmentFile | None = None
+        self._header_word = b""  # last agreed (write_index, frame_interval_ms) bytes
         self._probe_writer = probe_writer
         self._probe: WriterProbe | None = None
         self._next_index: int | None = None  # next write_index whose slot we want
@@ -130,24 +140,27 @@ class FrameReader:
 
     @property
     def attached(self) -> bool:
-        return self._map is not None
+        return self._seg is not None
 
     def _try_attach(self, now: float) -> bool:
         if now < self._next_attempt:
             return False
         try:
-            self._map = shm_segment.open_readonly(self.name, SHARED_FRAME_BUFFER_SIZE)
-        except (FileNotFoundError, ValueError, PermissionError) as exc:
-            self._next_attempt = now + self._backoff
-            self._backoff = min(self._backoff * 2, self._backoff_max)
+            self._seg = shm_segment.open_readonly(self.name, SHARED_FRAME_BUFFER_SIZE)
+        except (OSError, ValueError) as exc:
+            self._retry_later(now)
             if isinstance(exc, FileNotFoundError):
+                self.stats.last_error = ""
                 log.debug("stream segment %s absent, retry in %.2fs", self.name, self._backoff)
             else:
+                self.stats.last_error = f"stream segment unusable: {exc}"
                 self._faults.warning("attach", "stream segment %s unusable: %s", self.name, exc)
             return False
         self._backoff = self._backoff_initial
+        self.stats.last_error = ""
+        self._header_word = b""
         if self._probe_writer:
-            self._probe = WriterProbe(self._map.path, self._map.inode)
+            self._probe = WriterProbe(self._seg.path, self._seg.inode)
         self._next_index = None
         self._early_index = None
         self._prev_frame_number = None
@@ -157,14 +170,27 @@ class FrameReader:
         if self.stats.attaches > 1:
             self.stats.restarts += 1
         self.stats.state = STALLED
-        log.info("attached to stream segment %s", self._map.path)
+        log.info("attached to stream segment %s", self._seg.path)
         return True
 
+    def _retry_later(self, now: float) -> None:
+        self._next_attempt = now + self._backoff
+        self._backoff = min(self._backoff * 2, self._backoff_max)
+
     def detach(self) -> None:
-        if self._map is not None:
-            self._map.close()
-            self._map = None
+        if self._seg is not None:
+            self._seg.close()
+            self._seg = None
         self.stats.state = WAITING
+
+    def _truncated(self, now: float, exc: SegmentTruncated) -> None:
+        """The segment shrank under us: garbage like any other, counted; wait for a whole one."""
+        self.stats.skipped["truncated"] = self.stats.skipped.get("truncated", 0) + 1
+        self.stats.last_error = f"stream segment truncated: {exc}"
+        self._faults.warning("truncated", "stream %s: segment shrank under the reader (%s); "
+                             "waiting for the camera to recreate it", self.name, exc)
+        self.detach()
+        self._retry_later(now)
 
     def close(self) -> None:
         self.detach()
@@ -174,18 +200,53 @@ class FrameReader:
     def poll(self) -> list[RawFrame]:
         """Every frame committed since the last call, oldest first (may be empty)."""
         now = time.monotonic()
-        if self._map is None and not self._try_attach(now):
+        if self._seg is None and not self._try_attach(now):
             return []
         if now >= self._next_check:
             self._next_check = now + self._check_interval
-            if not self._map.is_current():
-                log.warning("stream segment %s removed or replaced; waiting for camera", self.name)
+            change = self._seg.change()
+            if change == "truncated":
+                self._truncated(now, SegmentTruncated(
+                    f"{self._seg.path} is smaller than {SHARED_FRAME_BUFFER_SIZE} bytes"))
+                return []
+            if change is not None:
+                log.warning("stream segment %s %s; waiting for camera", self.name, change)
                 self.detach()
                 self._next_attempt = now  # try at once: a restart recreates it quickly
                 return []
-        mm = self._map.mm
-        write_index = WRITE_INDEX.unpack_from(mm, WRITE_INDEX_OFFSET)[0]
-        self.stats.frame_interval_ms = WRITE_INDEX.unpack_from(mm, FRAME_INTERVAL_OFFSET)[0]
+        frames: list[RawFrame] = []
+        try:
+            self._poll_attached(now, frames)
+        except SegmentTruncated as exc:
+            self._truncated(now, exc)  # frames copied whole before it are still good
+        return frames
+
+    def _load_header(self) -> tuple[int, int] | None:
+        """(write_index, frame_interval_ms), or None if the writer kept changing them.
+
+        Read with pread, which copies with whatever loads the kernel picks (on x86-64
+        `rep movsb`, or a byte loop below 8 bytes): not the single 4-byte load a torn
+        write_index needs (see layout.WRITE_INDEX). So a value that differs from the last
+        one is read again, and trusted once two reads in a row agree: the writer stores
+        write_index with one store, so a torn copy cannot repeat.
+        """
+        word = self._seg.read(WRITE_INDEX_OFFSET, BUFFER_HEADER.size)
+        if word != self._header_word:
+            for _ in range(HEADER_READ_TRIES):
+                again = self._seg.read(WRITE_INDEX_OFFSET, BUFFER_HEADER.size)
+                if again == word:
+                    break
+                word = again
+            else:
+                return None
+            self._header_word = word
+        return BUFFER_HEADER.unpack(word)
+
+    def _poll_attached(self, now: float, frames: list[RawFrame]) -> None:
+        header = self._load_header()
+        if header is None:
+            return
+        write_index, self.stats.frame_interval_ms = header
 
         if self._next_index is None:
             # Start from the newest committed frame, not the stale ring behind it.
@@ -207,7 +268,6 @@ class FrameReader:
             self._next_index = (write_index - (RING_SLOTS - 1)) % U32
             behind = RING_SLOTS - 1
 
-        frames = []
         for _ in range(behind):
             if self._next_index != self._early_index:  # not yielded early already
                 frame = self._read_committed(self._next_index)
@@ -230,19 +290,18 @@ class FrameReader:
             log.warning("stream %s: no frame for %.1fs; waiting for camera",
                         self.name, now - self._last_progress)
             self.stats.state = STALLED
-        return frames
 
     def _read_committed(self, index: int) -> RawFrame | None:
-        mm = self._map.mm
+        seg = self._seg
         off = slot_offset(slot_for_index(index))
-        header = FrameHeader.unpack_from(mm, off)
+        header = FrameHeader.unpack_from(seg.read(off, FRAME_HEADER_SIZE))
         data = b""
         reason = self._reject_header(header)
         if reason is None:
-            data = mm[off + FRAME_DATA_OFFSET:off + FRAME_DATA_OFFSET + header.data_size]
+            data = seg.read(off + FRAME_DATA_OFFSET, header.data_size)
         # The slot is valid only if the writer did not lap it while we copied.
-        now_index = WRITE_INDEX.unpack_from(mm, WRITE_INDEX_OFFSET)[0]
-        if _ahead(now_index, index) >= RING_SLOTS:
+        now_header = self._load_header()
+        if now_header is None or _ahead(now_header[0], index) >= RING_SLOTS:
             self.stats.overwritten += 1
             self._faults.warning("overwritten", "stream %s: reader lapped by writer at index %d",
                                  self.name, index)

@@ -32,7 +32,8 @@ class ShmSource:
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "segment": self.segment, "attached": self.reader.attached,
-                "reconnects": self.reader.stats.restarts}
+                "reconnects": self.reader.stats.restarts,
+                "last_error": self.reader.stats.last_error}
 
     def close(self) -> None:
         self.reader.close()
