@@ -75,9 +75,11 @@ def bucket_total(start: datetime, end: datetime, bucket_seconds: int) -> int:
 class BucketIndex(Func):
     """floor((Unix seconds of a datetime column - origin) / width), in the database.
 
-    SQLite: strftime('%s') is the floor of the Unix seconds, computed exactly (SQLite
-    counts in integer milliseconds); the integer division is a floor because every row
-    is at or after start >= origin. PostgreSQL: EXTRACT(EPOCH) is an exact numeric.
+    SQLite: Django stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); strftime('%s') of its first
+    19 characters is the floor of the Unix seconds, exactly (of the whole text, SQLite
+    would round .9995 s up to the next second); the integer division is a floor because
+    every row is at or after start >= origin. PostgreSQL: EXTRACT(EPOCH) is an exact
+    numeric.
     """
 
     output_field = IntegerField()
@@ -91,7 +93,7 @@ class BucketIndex(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         sql, params = self._column(compiler, connection)
-        return (f"((CAST(strftime('%%s', {sql}) AS INTEGER) - %s) / %s)",
+        return (f"((CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER) - %s) / %s)",
                 (*params, self.origin, self.width))
 
     def as_postgresql(self, compiler, connection, **extra):
