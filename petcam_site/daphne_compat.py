@@ -14,7 +14,7 @@ reads and drops what the client still sends for a short while (so the client see
 requests from); petcam_site/asgi.py calls it, so `manage.py serve` and the plain
 `daphne petcam_site.asgi:application` of the production unit both get it. HTTP/2 (only
 with TLS in daphne) does not go through this class: terminate TLS in the proxy.
-When the pinned daphne changes, tests/unit/test_request_body_limit_units.py fails until
+When the pinned daphne changes, tests/integration/test_request_body_limits.py fails until
 someone re-reads these against the new source and updates CHECKED_AGAINST.
 """
 
