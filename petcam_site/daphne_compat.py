@@ -49,7 +49,10 @@ class BodyLimitedRequest(http_protocol.WebRequest):
     def gotLength(self, length):  # noqa: N802 - Twisted's name
         # Called once the headers are parsed (HTTPChannel.allHeadersReceived), before the
         # body and before Twisted's automatic "100 Continue".
-        raw_target = self.channel._path  # private: the request target of this request
+        raw_target = getattr(self.channel, "_path", None)  # private: the request target
+        if raw_target is None:  # HTTP/2 (H2Stream): left to the ASGI middleware
+            super().gotLength(length)
+            return
         path = unquote(raw_target.split(b"?", 1)[0].decode("latin-1"))
         self._body_limit = limit_for(path)
         self._body_path = path

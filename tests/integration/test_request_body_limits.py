@@ -285,11 +285,13 @@ def test_middleware_passes_bodies_within_the_limit():
     assert (start["status"], body["body"], inner.received) == (200, b"ok", 65536)
 
 
-def test_the_site_application_has_the_middleware_outermost():
+def test_the_site_application_cuts_a_chunked_body_off_before_django_reads_it():
     from petcam_site.asgi import application
 
     http_app = application.app.application_mapping["http"]
-    assert isinstance(http_app, body_limits.BodySizeLimit)
+    assert isinstance(http_app, body_limits.BodySizeLimit)  # outermost
+    start, body = asyncio.run(exchange(application.app, scope(TOKEN), [b"a" * 16384] * 200))
+    assert start["status"] == 413 and json.loads(body["body"])["error"] == "too_large"
 
 
 def test_daphne_hooks_were_checked_against_the_pinned_daphne():
