@@ -191,7 +191,7 @@ REST_FRAMEWORK = {
     # Logged in and holding a role (petcam_site/permissions.py); views narrow it further.
     "DEFAULT_PERMISSION_CLASSES": ["petcam_site.permissions.HasRole"],
     "EXCEPTION_HANDLER": "petcam_site.api_errors.exception_handler",
-    # DRF's three, with a JSON parser that answers deeply nested JSON with 400.
+    # DRF's three, with petcam's JSON parser (deep nesting, lone surrogates: 400, not 500).
     "DEFAULT_PARSER_CLASSES": ["petcam_site.parsers.JSONParser",
                                "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
