@@ -3,31 +3,56 @@
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+import math
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import QuerySet
+from django.db.models import Count, F, Func, IntegerField, QuerySet
 
 from .models import DetectionSample
 
 log = logging.getLogger("petcam.detections")
 
 MAX_RANGE = timedelta(days=31)
+# One answer holds at most this many buckets (a day at 10 s, a week at ~61 s): a month at
+# 1 s would be 2.7 million, hundreds of MB of JSON.
+MAX_BUCKETS = 10_000
+# Times outside these are refused: nothing is recorded before the Unix epoch, and staying
+# clear of year 9999 keeps every range and bucket computation inside datetime's limits.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
 
 
-def parse_time(value: str | None, default: datetime) -> datetime:
-    """ISO 8601 (naive = UTC) or Unix seconds; ValueError with a readable message."""
+def parse_time(value: str | None, default: datetime, name: str = "time") -> datetime:
+    """ISO 8601 (naive = UTC) or Unix seconds, EARLIEST..LATEST; ValueError with a
+    readable message."""
     if value is None or value == "":
         return default
     try:
-        return datetime.fromtimestamp(float(value), UTC)
+        seconds = float(value)  # a 4,301-digit number is inf here, "nan" is NaN
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        if not EARLIEST.timestamp() <= seconds < LATEST.timestamp():  # NaN fails too
+            raise ValueError(_out_of_range(name))
+        return datetime.fromtimestamp(seconds, UTC)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise ValueError(f"{value!r} is neither ISO 8601 nor Unix seconds") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        raise ValueError(f"'{name}': {value[:40]!r} is neither ISO 8601 nor Unix seconds"
+                         ) from exc
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        in_range = EARLIEST <= parsed < LATEST
+    except OverflowError:  # an offset that moves year 1 or 9999 out of datetime's range
+        in_range = False
+    if not in_range:
+        raise ValueError(_out_of_range(name))
+    return parsed
+
+
+def _out_of_range(name: str) -> str:
+    return (f"'{name}' must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d} "
+            "(UTC).")
 
 
 def samples(camera: str, start: datetime, end: datetime,
@@ -36,22 +61,72 @@ def samples(camera: str, start: datetime, end: datetime,
     return qs.filter(class_name=class_name) if class_name else qs
 
 
+def bucket_origin(start: datetime, bucket_seconds: int) -> int:
+    """Buckets are aligned to multiples of bucket_seconds (whole minutes for 60)."""
+    return int(start.timestamp() // bucket_seconds) * bucket_seconds
+
+
+def bucket_total(start: datetime, end: datetime, bucket_seconds: int) -> int:
+    """How many buckets cover [start, end)."""
+    origin = bucket_origin(start, bucket_seconds)
+    return max(1, math.ceil((end.timestamp() - origin) / bucket_seconds))
+
+
+class BucketIndex(Func):
+    """floor((Unix seconds of a datetime column - origin) / width), in the database.
+
+    SQLite: Django stores 'YYYY-MM-DD HH:MM:SS.ffffff' (UTC); strftime('%s') of its first
+    19 characters is the floor of the Unix seconds, exactly (of the whole text, SQLite
+    would round .9995 s up to the next second); the integer division is a floor because
+    every row is at or after start >= origin. PostgreSQL: EXTRACT(EPOCH) is an exact
+    numeric.
+    """
+
+    output_field = IntegerField()
+
+    def __init__(self, column: str, origin: int, width: int) -> None:
+        super().__init__(F(column))
+        self.origin, self.width = int(origin), int(width)
+
+    def _column(self, compiler, connection):
+        return compiler.compile(self.get_source_expressions()[0])
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = self._column(compiler, connection)
+        return (f"((CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER) - %s) / %s)",
+                (*params, self.origin, self.width))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = self._column(compiler, connection)
+        return (f"CAST(FLOOR((EXTRACT(EPOCH FROM {sql}) - %s) / %s) AS BIGINT)",
+                (*params, self.origin, self.width))
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotImplementedError(f"detection buckets need SQLite or PostgreSQL, not "
+                                  f"{connection.vendor}")
+
+
 def bucket_counts(qs: QuerySet[DetectionSample], start: datetime, end: datetime,
                   bucket_seconds: int) -> list[dict]:
     """Counts per class per bucket, every bucket of the range present (zeros included).
 
-    Buckets are aligned to multiples of bucket_seconds (whole minutes for 60).
+    Counted by the database (GROUP BY bucket, class): the answer costs memory per bucket
+    and class, not per sample. The caller bounds the buckets (MAX_BUCKETS).
     """
-    origin = start.timestamp() // bucket_seconds * bucket_seconds
-    n_buckets = max(1, int((end.timestamp() - origin + bucket_seconds - 1) // bucket_seconds))
-    counts: list[dict[str, int]] = [defaultdict(int) for _ in range(n_buckets)]
-    for when, class_name in qs.values_list("time", "class_name").iterator(chunk_size=5000):
-        index = int((when.timestamp() - origin) // bucket_seconds)
-        if 0 <= index < n_buckets:
-            counts[index][class_name] += 1
+    origin = bucket_origin(start, bucket_seconds)
+    n_buckets = bucket_total(start, end, bucket_seconds)
+    counts: list[dict[str, int]] = [{} for _ in range(n_buckets)]
+    rows = (qs.order_by()
+            .annotate(bucket=BucketIndex("time", origin, bucket_seconds))
+            .values("bucket", "class_name")
+            .annotate(n=Count("id"))
+            .order_by("bucket", "class_name"))
+    for row in rows:
+        if 0 <= row["bucket"] < n_buckets:
+            counts[row["bucket"]][row["class_name"]] = row["n"]
     return [
         {"start": datetime.fromtimestamp(origin + i * bucket_seconds, UTC).isoformat(),
-         "counts": dict(c)}
+         "counts": c}
         for i, c in enumerate(counts)
     ]
 

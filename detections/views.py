@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import csv
+import math
 from datetime import UTC, datetime, timedelta
 
-from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import ValidationError
@@ -21,21 +21,44 @@ from petcam_site.api_schema import (
     errors,
 )
 from petcam_site.permissions import CanWatchCamera
+from petcam_site.responses import IncrementalStreamingResponse
 from streaming.models import camera_exists
 
-from .history import MAX_RANGE, bucket_counts, parse_time, samples
+from .history import MAX_BUCKETS, MAX_RANGE, bucket_counts, bucket_total, parse_time, samples
 
 CSV_FIELDS = ["time", "camera", "frame_number", "class_name", "confidence", "x", "y", "w", "h"]
+CSV_BLOCK_BYTES = 64 * 1024
+
+# A cell starting like a formula (=, +, -, @, tab, CR) runs as one when the file is
+# opened in a spreadsheet (`=cmd|' /C calc'!A0`): OWASP's advice, a leading ' makes it
+# text. Class names come from the detector, which petcam does not control.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(value: str) -> str:
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+class _Lines:
+    """A file for csv.writer that keeps what was written until take()."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.size = 0
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        self.size += len(text)
+
+    def take(self) -> str:
+        text = "".join(self.parts)
+        self.parts, self.size = [], 0
+        return text
 
 
 class HistoryPage(LimitOffsetPagination):
     default_limit = 500
     max_limit = 5000
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
 
 
 class DetectionHistory(APIView):
@@ -58,8 +81,9 @@ class DetectionHistory(APIView):
             raise CameraNotFound(f"No camera {camera!r}.")
         now = datetime.now(UTC)
         try:
-            end = parse_time(request.query_params.get("to"), now)
-            start = parse_time(request.query_params.get("from"), end - timedelta(hours=1))
+            end = parse_time(request.query_params.get("to"), now, "to")
+            start = parse_time(request.query_params.get("from"), end - timedelta(hours=1),
+                               "from")
         except ValueError as exc:
             raise ValidationError(str(exc), code="invalid_time") from exc
         if start >= end:
@@ -79,6 +103,13 @@ class DetectionHistory(APIView):
             if not 1 <= seconds <= 86_400:
                 raise ValidationError("'bucket' must be whole seconds, 1..86400.",
                                       code="invalid_bucket")
+            total = bucket_total(start, end, seconds)
+            if total > MAX_BUCKETS:
+                smallest = math.ceil((end - start).total_seconds() / (MAX_BUCKETS - 1))
+                raise ValidationError(
+                    f"This range in {seconds}-second buckets makes {total} buckets; at most "
+                    f"{MAX_BUCKETS}: use buckets of {smallest} s or more, or a shorter "
+                    "range.", code="too_many_buckets")
             return Response({**range_info, "bucket_seconds": seconds,
                              "series": bucket_counts(qs, start, end, seconds)})
 
@@ -93,15 +124,22 @@ class DetectionHistory(APIView):
         return Response({**range_info, "count": page.count, "next": page.get_next_link(),
                          "previous": page.get_previous_link(), "results": results})
 
-    def _csv(self, camera: str, qs) -> StreamingHttpResponse:
-        writer = csv.writer(_Echo())
+    def _csv(self, camera: str, qs) -> IncrementalStreamingResponse:
+        buffer = _Lines()
+        writer = csv.writer(buffer)
 
-        def rows():
-            yield writer.writerow(CSV_FIELDS)
+        def blocks():
+            # ~64 KB per part: rows come from a database cursor 5,000 at a time, and the
+            # response pulls one part per hop (petcam_site/responses.py).
+            writer.writerow(CSV_FIELDS)
             for s in qs.iterator(chunk_size=5000):
-                yield writer.writerow([s.time.isoformat(), s.camera, s.frame_number,
-                                       s.class_name, f"{s.confidence:.4f}", s.x, s.y, s.w, s.h])
+                writer.writerow([s.time.isoformat(), csv_text(s.camera), s.frame_number,
+                                 csv_text(s.class_name), f"{s.confidence:.4f}",
+                                 s.x, s.y, s.w, s.h])
+                if buffer.size >= CSV_BLOCK_BYTES:
+                    yield buffer.take()
+            yield buffer.take()
 
-        response = StreamingHttpResponse(rows(), content_type="text/csv")
+        response = IncrementalStreamingResponse(blocks(), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="{camera}-detections.csv"'
         return response

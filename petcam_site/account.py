@@ -16,12 +16,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
-from rest_framework import exceptions, permissions, status
+from rest_framework import exceptions, parsers, permissions, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 
 from petcam_site.login_guard import TOO_MANY_ATTEMPTS, lockout_detail
+from petcam_site.parsers import JSONParser
 from petcam_site.permissions import allowed_camera_slugs, visible_camera_slugs
 
 log = logging.getLogger("petcam.auth")
@@ -38,6 +39,9 @@ class TooManyAttempts(exceptions.APIException):
 class TokenEndpoint(ObtainAuthToken):
     """POST: username + password -> {"token"} (no login needed; throttled).
     DELETE: revoke the caller's own token (token or session login) -> 204."""
+
+    # ObtainAuthToken's own list, with our JSON parser (deep nesting: 400, not 500)
+    parser_classes = (parsers.FormParser, parsers.MultiPartParser, JSONParser)
 
     def _method(self) -> str | None:
         # None while the view has no request yet: drf-spectacular's mock request is

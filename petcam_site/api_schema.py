@@ -24,7 +24,7 @@ ERROR_TEXT = {
     405: "Method not allowed.",
     409: "Conflict with the current state (already_recording, not_recording, "
          "recording_in_progress).",
-    413: "Body too large (too_large).",
+    413: "Body over the route's limit (too_large), refused before it is read.",
     415: "Wrong Content-Type (unsupported_media_type).",
     416: "Range outside the file (range_not_satisfiable).",
     503: "Unavailable or at the limit (database_unavailable, max_viewers, storage_error, "
@@ -50,6 +50,22 @@ def errors(*codes: int) -> dict[int, OpenApiResponse]:
     401/403 (auth) and 503 database_unavailable (petcam_site/api_errors.py)."""
     return {code: OpenApiResponse(ErrorSerializer, description=ERROR_TEXT[code])
             for code in sorted({401, 403, 503, *codes})}
+
+
+def document_body_limits(result, generator, request, public):
+    """drf-spectacular postprocessing hook: an operation that takes a body may answer 413
+    too_large (petcam_site/body_limits.py refuses it before any view runs)."""
+    for path_item in result.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "requestBody" not in operation:
+                continue
+            responses = operation["responses"]
+            responses.setdefault("413", {
+                "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Error"}}},
+                "description": ERROR_TEXT[413]})
+            operation["responses"] = dict(sorted(responses.items()))
+    return result
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
@@ -280,11 +296,14 @@ class DetectionBucketsSerializer(_DetectionRange):
 
 DETECTION_PARAMETERS = [
     OpenApiParameter("from", OpenApiTypes.STR,
-                     description="ISO 8601 or Unix seconds; default an hour before 'to'."),
-    OpenApiParameter("to", OpenApiTypes.STR, description="ISO 8601 or Unix seconds; default now."),
+                     description="ISO 8601 or Unix seconds (years 1970..9998); default an hour "
+                                 "before 'to'."),
+    OpenApiParameter("to", OpenApiTypes.STR,
+                     description="ISO 8601 or Unix seconds (years 1970..9998); default now."),
     OpenApiParameter("class", OpenApiTypes.STR, description="Only this class."),
     OpenApiParameter("bucket", OpenApiTypes.INT,
-                     description="Seconds (1..86400): counts per class per bucket instead."),
+                     description="Seconds (1..86400): counts per class per bucket instead; at "
+                                 "most 10000 buckets (else 400 too_many_buckets)."),
     OpenApiParameter("format", OpenApiTypes.STR, enum=["csv"], description="csv: a CSV file."),
     OpenApiParameter("limit", OpenApiTypes.INT, description="Page size (default 500, max 5000)."),
     OpenApiParameter("offset", OpenApiTypes.INT),

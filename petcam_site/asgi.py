@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP through Django, WebSocket through Channels routing."""
+"""ASGI entry point: HTTP through Django, WebSocket through Channels routing.
+
+Around Django: request-body limits (petcam_site/body_limits.py; inside daphne's parser
+too, petcam_site/daphne_compat.py) and the static files of a one-box install.
+"""
 
 from __future__ import annotations
 
@@ -14,8 +18,16 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.exceptions import SuspiciousOperation  # noqa: E402
+from django.http import Http404  # noqa: E402
 
+from petcam_site import daphne_compat  # noqa: E402
+from petcam_site.body_limits import BodySizeLimit  # noqa: E402
 from petcam_site.websocket_urls import websocket_urlpatterns  # noqa: E402
+
+# Before daphne builds its first request: bodies over a route's limit are refused as
+# they arrive, not after daphne has queued all of them for the app.
+daphne_compat.install()
 
 
 class StartsEmbeddedWorker:
@@ -53,9 +65,22 @@ class BrowserOriginValidator:
         return await (self.validated if has_origin else self.app)(scope, receive, send)
 
 
+class StaticFiles(ASGIStaticFilesHandler):
+    """Django's static handler. It catches only Http404, so a path that leaves the static
+    folders (/static/../../etc/passwd) escaped as SuspiciousFileOperation, a 500; it is
+    now the JSON 404 of any unknown file."""
+
+    def serve(self, request):
+        try:
+            return super().serve(request)
+        except SuspiciousOperation:
+            raise Http404("No such file.") from None
+
+
 application = StartsEmbeddedWorker(ProtocolTypeRouter({
     # Django's own static handler (the portal's and the admin's CSS and JS): no collectstatic, no
     # separate web server needed for a one-box install; only /static/ paths reach it.
-    "http": ASGIStaticFilesHandler(django_asgi_app),
+    # Outermost: a body over its route's limit never reaches Django (413).
+    "http": BodySizeLimit(StaticFiles(django_asgi_app)),
     "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 }))

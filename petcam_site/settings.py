@@ -191,6 +191,10 @@ REST_FRAMEWORK = {
     # Logged in and holding a role (petcam_site/permissions.py); views narrow it further.
     "DEFAULT_PERMISSION_CLASSES": ["petcam_site.permissions.HasRole"],
     "EXCEPTION_HANDLER": "petcam_site.api_errors.exception_handler",
+    # DRF's three, with petcam's JSON parser (deep nesting, lone surrogates: 400, not 500).
+    "DEFAULT_PARSER_CLASSES": ["petcam_site.parsers.JSONParser",
+                               "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     # ?format= is ours (CSV export), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
     # GET /api/schema/ (drf-spectacular); tests/support/openapi.json is the reviewed copy.
@@ -206,6 +210,8 @@ SPECTACULAR_SETTINGS = {
     # Only /health and the login page are public (DESIGN.md): the schema needs a login too.
     "SERVE_PERMISSIONS": ["petcam_site.permissions.HasRole"],  # a role, as every API
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums",
+                             "petcam_site.api_schema.document_body_limits"],
 }
 
 # --- Camera and media worker ---
@@ -239,6 +245,21 @@ PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"
 # joined mid-GOP) waits this long for it, so the answer states the real profile.
 PETCAM_SPS_WAIT_SECONDS = float(os.environ.get("PETCAM_SPS_WAIT_SECONDS", "3"))
 PETCAM_MAX_SDP_BYTES = env_int("PETCAM_MAX_SDP_BYTES", 64 * 1024)
+# Request bodies (petcam_site/body_limits.py): larger ones get 413 `too_large` before they
+# are read. First matching path regex wins, else PETCAM_MAX_BODY_BYTES (login forms...).
+PETCAM_MAX_BODY_BYTES = env_int("PETCAM_MAX_BODY_BYTES", 16 * 1024)
+PETCAM_MAX_API_BODY_BYTES = env_int("PETCAM_MAX_API_BODY_BYTES", 64 * 1024)
+PETCAM_MAX_ADMIN_BODY_BYTES = env_int("PETCAM_MAX_ADMIN_BODY_BYTES", 1024 * 1024)
+PETCAM_BODY_LIMITS = [
+    # SDP offers: the JSON offer endpoints and WHEP (views check the SDP itself again)
+    (r"^/(api/cameras/[^/]+/webrtc/offer/|api/webrtc/offer$|whep/)", PETCAM_MAX_SDP_BYTES),
+    (r"^/api/", PETCAM_MAX_API_BODY_BYTES),
+    (r"^/admin/", PETCAM_MAX_ADMIN_BODY_BYTES),
+]
+# Django's own cap on request.body and form data, at the largest route limit (DRF's
+# parsers read the stream and skip it: the limits above are what holds).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(PETCAM_MAX_BODY_BYTES,
+                                  *(limit for _, limit in PETCAM_BODY_LIMITS))
 # Detection history: one detector result stored per this many seconds, kept this many days.
 PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
 PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))

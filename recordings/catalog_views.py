@@ -21,7 +21,7 @@ from pathlib import Path
 
 import av
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -31,7 +31,6 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.pagination import LimitOffsetPagination
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -44,7 +43,9 @@ from petcam_site.api_schema import (
     RecordingPatchSerializer,
     errors,
 )
+from petcam_site.parsers import JSONParser
 from petcam_site.permissions import RecordingPermission, visible_recordings
+from petcam_site.responses import IncrementalFileResponse, IncrementalStreamingResponse
 
 from .models import Recording, clean_recording_name, media_path
 from .retention import delete_recording
@@ -115,7 +116,11 @@ def _when(params, key: str):
         raise ValidationError(f"'{key}' must be an ISO 8601 date-time.", code="invalid_filter")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed
+    try:
+        return parsed.astimezone(UTC)  # as the database gets it
+    except OverflowError:  # year 1 at +01:00 is before datetime's year 1: was a 500
+        raise ValidationError(f"'{key}' is outside the years 1 to 9999 in UTC.",
+                              code="invalid_filter") from None
 
 
 class RecordingList(APIView):
@@ -211,6 +216,16 @@ def _file_chunks(path: Path, start: int, length: int):
             yield data
 
 
+# Beyond any file: a position with more digits is simply "past the end". int() of a
+# 4,301-digit string raises (Python's int/str conversion limit), which was a 500.
+_HUGE_POSITION = 2**63
+
+
+def _byte_position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 19 else _HUGE_POSITION
+
+
 def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
     """(first, last) byte for a single `bytes=` range; None to send the whole file (no or
     unusable header); False when unsatisfiable (416)."""
@@ -219,12 +234,12 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | bool:
         return None  # absent, multi-range or another unit: RFC 9110 lets us ignore it
     first, last = found.group(1), found.group(2)
     if not first:  # suffix: the last n bytes
-        n = int(last)
+        n = _byte_position(last)
         if n == 0 or size == 0:
             return False
         return max(0, size - n), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _byte_position(first)
+    end = _byte_position(last) if last else size - 1
     if start >= size or (last and end < start):
         return False
     return start, min(end, size - 1)
@@ -258,12 +273,14 @@ class RecordingDownload(APIView):
                 status=416, content_type="application/json")
             response["Content-Range"] = f"bytes */{size}"
         elif wanted is None:
-            response = FileResponse(open(path, "rb"), content_type=content_type)  # noqa: SIM115
+            # Incremental*: under ASGI Django's own classes read the whole file into memory
+            response = IncrementalFileResponse(open(path, "rb"),  # noqa: SIM115
+                                               content_type=content_type)
             response["Content-Length"] = str(size)
         else:
             start, end = wanted
-            response = StreamingHttpResponse(_file_chunks(path, start, end - start + 1),
-                                             status=206, content_type=content_type)
+            response = IncrementalStreamingResponse(_file_chunks(path, start, end - start + 1),
+                                                    status=206, content_type=content_type)
             response["Content-Range"] = f"bytes {start}-{end}/{size}"
             response["Content-Length"] = str(end - start + 1)
         response["Accept-Ranges"] = "bytes"

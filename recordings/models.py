@@ -22,7 +22,8 @@ def validate_recording_name(value: str) -> None:
     """A user's label for a recording: shown, never used as a path.
 
     Refused: longer than 100 characters, path separators, "..", control characters
-    (NUL, newlines, DEL: Unicode Cc/Zl/Zp) and bidi overrides that disguise text.
+    (NUL, newlines, DEL: Unicode Cc/Zl/Zp), bidi overrides that disguise text, and lone
+    surrogates ("\\ud800" in JSON: not text at all; no database or file can store it).
     """
     if not isinstance(value, str):
         raise ValidationError("A recording name must be text.", code="invalid_name")
@@ -33,6 +34,9 @@ def validate_recording_name(value: str) -> None:
         raise ValidationError("A recording name may not contain '/' or '\\'.", code="invalid_name")
     if ".." in value:
         raise ValidationError("A recording name may not contain '..'.", code="invalid_name")
+    if any(unicodedata.category(c) == "Cs" for c in value):
+        raise ValidationError("A recording name must be valid Unicode text "
+                              "(it has a lone surrogate).", code="invalid_name")
     if any(unicodedata.category(c) in ("Cc", "Zl", "Zp") or c in _BIDI_CONTROLS for c in value):
         raise ValidationError("A recording name may not contain control characters.",
                               code="invalid_name")

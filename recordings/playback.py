@@ -76,6 +76,11 @@ class NoThumbnails(NotFound):
     default_detail = "No keyframe of this recording could be decoded."
 
 
+# Seconds into a recording: a year is past the end of any; larger values overflowed the
+# date arithmetic (?at=1e15 was a 500).
+MAX_OFFSET_SECONDS = 366 * 86_400
+
+
 def _seconds_param(params, name: str, default: float | None = None) -> float | None:
     value = params.get(name)
     if value in (None, ""):
@@ -84,9 +89,9 @@ def _seconds_param(params, name: str, default: float | None = None) -> float | N
         number = float(value)
     except ValueError:
         number = math.nan
-    if not math.isfinite(number) or number < 0:
-        raise ValidationError(f"'{name}' must be a number of seconds >= 0.",
-                              code="invalid_parameter")
+    if not 0 <= number <= MAX_OFFSET_SECONDS:  # NaN and infinities fail this too
+        raise ValidationError(f"'{name}' must be a number of seconds, 0 to "
+                              f"{MAX_OFFSET_SECONDS}.", code="invalid_parameter")
     return number
 
 

@@ -122,11 +122,13 @@ class SignedLinkScheme(OpenApiAuthenticationExtension):
 
 KEYFRAME_PARAMETERS = [
     OpenApiParameter("t", OpenApiTypes.NUMBER,
-                     description="Seconds: answer only the fragment holding this time."),
+                     description="Seconds (0..31622400): answer only the fragment holding "
+                                 "this time."),
 ]
 
 DETECTION_WINDOW_PARAMETERS = [
-    OpenApiParameter("start", OpenApiTypes.NUMBER, description="Seconds (default 0)."),
+    OpenApiParameter("start", OpenApiTypes.NUMBER,
+                     description="Seconds (default 0; any seconds value here: 0..31622400)."),
     OpenApiParameter("end", OpenApiTypes.NUMBER,
                      description="Seconds (default start + 600, at most that)."),
     OpenApiParameter("at", OpenApiTypes.NUMBER,

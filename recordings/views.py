@@ -16,7 +16,6 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.exceptions import ParseError, ValidationError
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -30,6 +29,7 @@ from petcam_site.api_schema import (
     SeedRecordingStoppedSerializer,
     errors,
 )
+from petcam_site.parsers import JSONParser
 from petcam_site.permissions import CanControlRecording
 from streaming.models import camera_exists
 from streaming.worker_rpc import call_worker

@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from petcam_site.parsers import check_json_text
 from petcam_site.permissions import camera_refusal, can_control_camera
 from streaming.media.types import MediaError
 
@@ -87,7 +88,8 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
             return  # refused socket: ignore anything it still sends
         try:
             content = json.loads(text_data or "")
-        except ValueError:
+            check_json_text(content)  # no lone surrogates: the channel layer cannot carry them
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             await self._error("invalid_json", "Messages must be JSON objects.")
             return
         if not isinstance(content, dict):

@@ -13,7 +13,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import APIException, ParseError
-from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -26,6 +26,7 @@ from petcam_site.api_schema import (
     errors,
 )
 from petcam_site.auth import BearerTokenAuthentication
+from petcam_site.parsers import JSONParser
 from petcam_site.permissions import CanWatchCamera, can_control_camera
 from streaming.media.types import MediaError
 
