@@ -46,6 +46,10 @@ SECRET_KEY = secret_key.load(VAR_DIR)
 secret_key.refuse_insecure(SECRET_KEY, DEBUG)
 _hosts = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+# Origins other than the site's own (scheme://host:port) that may post forms and open
+# WebSockets, e.g. the public URL when a proxy rewrites Host (petcam_site/websocket_origin.py).
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+                        .split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "daphne",
@@ -239,6 +243,11 @@ PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"
 # joined mid-GOP) waits this long for it, so the answer states the real profile.
 PETCAM_SPS_WAIT_SECONDS = float(os.environ.get("PETCAM_SPS_WAIT_SECONDS", "3"))
 PETCAM_MAX_SDP_BYTES = env_int("PETCAM_MAX_SDP_BYTES", 64 * 1024)
+# The server sends STUN to every ICE candidate an offer names: at most this many per
+# offer (400 invalid_sdp beyond), and none on loopback or link-local addresses unless
+# allowed (tests whose viewers run on the same machine).
+PETCAM_MAX_OFFER_CANDIDATES = env_int("PETCAM_MAX_OFFER_CANDIDATES", 32)
+PETCAM_ALLOW_LOCAL_CANDIDATES = env_bool("PETCAM_ALLOW_LOCAL_CANDIDATES", False)
 # Detection history: one detector result stored per this many seconds, kept this many days.
 PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
 PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))

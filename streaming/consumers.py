@@ -22,7 +22,7 @@ from django.conf import settings
 from petcam_site.permissions import camera_refusal, can_control_camera
 from streaming.media.types import MediaError
 
-from .offer_validation import validate_offer_sdp
+from .offer_validation import validate_offer
 from .worker_rpc import call_worker, camera_group
 
 log = logging.getLogger("petcam.ws")
@@ -99,7 +99,7 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
         kind = content.get("type")
         try:
             if kind == "offer":
-                sdp = validate_offer_sdp(content.get("sdp"), settings.PETCAM_MAX_SDP_BYTES)
+                sdp = validate_offer(content.get("sdp"))
                 answer = await call_worker(self.camera, "offer",
                                            timeout=settings.PETCAM_SIGNALING_TIMEOUT, sdp=sdp,
                                            user_id=self.user.pk)

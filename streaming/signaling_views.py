@@ -30,7 +30,7 @@ from petcam_site.permissions import CanWatchCamera, can_control_camera
 from streaming.media.types import MediaError
 
 from .models import camera_exists
-from .offer_validation import validate_offer_sdp
+from .offer_validation import validate_offer
 from .worker_rpc import call_worker
 
 
@@ -74,7 +74,7 @@ def check_camera(camera: str) -> None:
 
 def check_offer_sdp(sdp: object) -> str:
     try:
-        return validate_offer_sdp(sdp, settings.PETCAM_MAX_SDP_BYTES)
+        return validate_offer(sdp)
     except MediaError as exc:
         raise (PayloadTooLarge if exc.code == "too_large" else InvalidSdp)(exc.detail) from exc
 
