@@ -217,6 +217,11 @@ PETCAM_SHM_STREAM = os.environ.get("PETCAM_SHM_STREAM", "/pet_camera_stream")
 PETCAM_SHM_DETECTIONS = os.environ.get("PETCAM_SHM_DETECTIONS", "/pet_camera_detections")
 PETCAM_CAMERA_SLUG = os.environ.get("PETCAM_CAMERA", "default")
 PETCAM_MAX_VIEWERS = env_int("PETCAM_MAX_VIEWERS", 10)
+# One user's sessions per camera (0: no cap; 429 too_many_sessions beyond), and sessions
+# per camera still connecting (503 max_viewers beyond). Either way a user's new offer
+# replaces their own oldest session that has not connected yet.
+PETCAM_MAX_VIEWERS_PER_USER = env_int("PETCAM_MAX_VIEWERS_PER_USER", 3)
+PETCAM_MAX_PENDING_VIEWERS = env_int("PETCAM_MAX_PENDING_VIEWERS", 5)
 # "inprocess": the media worker runs inside the ASGI server (embedded default);
 # "external": separate `manage.py media_worker` processes (production).
 PETCAM_WORKER_MODE = os.environ.get(
@@ -227,7 +232,7 @@ if PETCAM_WORKER_MODE not in ("inprocess", "external", "off"):
 # WebRTC viewers: give up on a peer not connected after PETCAM_ICE_TIMEOUT s, or
 # silent (no RTCP) for PETCAM_PEER_SILENCE_TIMEOUT s. No STUN/TURN unless set
 # (JSON list of RTCIceServer dicts: [{"urls": "stun:stun.example.org"}]).
-PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "15"))
+PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "8"))
 PETCAM_PEER_SILENCE_TIMEOUT = float(os.environ.get("PETCAM_PEER_SILENCE_TIMEOUT", "10"))
 PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
 PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
@@ -238,6 +243,9 @@ PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
 PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
 # Pace of the cached-GOP replay to a new viewer, in Mbit/s (live frames go at camera rate).
 PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
+# Open camera sockets check their user's access again this often (seconds; 0 = only when
+# told of a change and on each offer/close): the backstop for changes no signal reports.
+PETCAM_WS_RECHECK_SECONDS = float(os.environ.get("PETCAM_WS_RECHECK_SECONDS", "60"))
 PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"))
 # An offer that arrives while the camera is live but before its first SPS (the reader
 # joined mid-GOP) waits this long for it, so the answer states the real profile.
