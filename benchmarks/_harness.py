@@ -161,7 +161,6 @@ class Stack:
             "PETCAM_MAX_VIEWERS": str(max_viewers),
             # One account opens every viewer, all at once, on this machine.
             "PETCAM_MAX_VIEWERS_PER_USER": "0",
-            "PETCAM_MAX_PENDING_VIEWERS": str(max_viewers),
             "PETCAM_ALLOW_LOCAL_CANDIDATES": "1",
             # The status RPC must answer even from a worker busy with 30 viewers on a
             # loaded machine (default 1.5 s, then status says "worker_unreachable").

@@ -217,11 +217,9 @@ PETCAM_SHM_STREAM = os.environ.get("PETCAM_SHM_STREAM", "/pet_camera_stream")
 PETCAM_SHM_DETECTIONS = os.environ.get("PETCAM_SHM_DETECTIONS", "/pet_camera_detections")
 PETCAM_CAMERA_SLUG = os.environ.get("PETCAM_CAMERA", "default")
 PETCAM_MAX_VIEWERS = env_int("PETCAM_MAX_VIEWERS", 10)
-# One user's sessions per camera (0: no cap; 429 too_many_sessions beyond), and sessions
-# per camera still connecting (503 max_viewers beyond). Either way a user's new offer
-# replaces their own oldest session that has not connected yet.
+# One user's sessions per camera (0: no cap; 429 too_many_sessions beyond). A user's
+# offer that would be refused replaces their own oldest session not connected yet.
 PETCAM_MAX_VIEWERS_PER_USER = env_int("PETCAM_MAX_VIEWERS_PER_USER", 3)
-PETCAM_MAX_PENDING_VIEWERS = env_int("PETCAM_MAX_PENDING_VIEWERS", 5)
 # "inprocess": the media worker runs inside the ASGI server (embedded default);
 # "external": separate `manage.py media_worker` processes (production).
 PETCAM_WORKER_MODE = os.environ.get(

@@ -94,7 +94,6 @@ class MediaWorker:
         self.cameras: dict[str, ServedCamera] = {}
         self._limits = ViewerLimits(max_viewers=settings.PETCAM_MAX_VIEWERS,  # per camera
                                     max_per_user=settings.PETCAM_MAX_VIEWERS_PER_USER,
-                                    max_pending=settings.PETCAM_MAX_PENDING_VIEWERS,
                                     ice_timeout=settings.PETCAM_ICE_TIMEOUT,
                                     silence_timeout=settings.PETCAM_PEER_SILENCE_TIMEOUT,
                                     queue_frames=settings.PETCAM_VIEWER_QUEUE_FRAMES,

@@ -79,7 +79,8 @@ def collect(camera: str, pipeline: CameraPipeline, viewers: Viewers,
     counter("petcam_viewers_rejected_per_user",
             "Offers refused because the user had PETCAM_MAX_VIEWERS_PER_USER sessions.",
             {(): viewers.rejected_per_user}, camera, out)
-    counter("petcam_viewers_replaced", "Pending sessions replaced by their user's newer offer.",
+    counter("petcam_viewers_replaced", "Sessions not connected yet that gave their slot to "
+            "a newer offer.",
             {(): viewers.replaced}, camera, out)
     totals = viewers.totals()
     counter("petcam_viewer_sessions", "Viewer sessions opened.",

@@ -40,10 +40,9 @@ def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "PETCAM_STALL_SECONDS": "1.0",
         # Test viewers run on this machine and may name its loopback in their offers.
         "PETCAM_ALLOW_LOCAL_CANDIDATES": "1",
-        # Most tests open many viewers at once with one account; test_viewer_slots.py
+        # Most tests open many viewers with one account; test_viewer_slots.py
         # sets the real limits.
         "PETCAM_MAX_VIEWERS_PER_USER": "0",
-        "PETCAM_MAX_PENDING_VIEWERS": "100",
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "petcam_site.settings",
     })

@@ -1,11 +1,12 @@
-"""A camera's viewers: admission (limits per camera, per user, for peers still connecting),
-lookup, and removal of dead peers.
+"""A camera's viewers: admission (limits per camera and per user), lookup, and removal of
+dead peers.
 
-A peer that never completes ICE costs a slot and a stream of STUN checks until its
-deadline, so one user cannot hold more than `max_per_user` sessions on a camera, peers
-still connecting ("pending") have their own smaller budget and a short deadline, and a
-user's new offer that would be refused replaces that user's oldest pending session
-instead (a browser retrying after a failed ICE needs no wait).
+A peer that never completes ICE holds a slot (and makes the server send STUN) until its
+deadline. So: one user holds at most `max_per_user` sessions on a camera; peers not
+connected yet ("pending") are counted apart and dropped after the short `ice_timeout`;
+an offer that would be refused replaces its user's own oldest pending session (a browser
+retrying after a failed ICE needs no wait); and on a full camera a newcomer takes the
+place of the oldest pending session of whoever has several pending.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ log = logging.getLogger("petcam.viewer")
 class ViewerLimits:
     max_viewers: int = 10  # sessions per camera, connected or not
     max_per_user: int = 3  # sessions of one user on one camera (0: no cap)
-    max_pending: int = 5  # sessions per camera not connected yet (offers being answered too)
     ice_timeout: float = 8.0  # offer answered -> connected
     silence_timeout: float = 10.0  # connected, but no RTCP from the browser
     queue_frames: int = 90
@@ -50,7 +50,7 @@ class Viewers:
         self._negotiating: Counter[int | None] = Counter()
         self.rejected_full = 0  # camera full, or too many peers still connecting
         self.rejected_per_user = 0
-        self.replaced = 0  # pending sessions ended by their owner's newer offer
+        self.replaced = 0  # pending sessions that gave their slot to a newer offer
         # Figures of sessions that ended, so the totals (/metrics counters) never go down.
         self.opened = 0
         self._ended = {"frames_sent": 0, "bytes_sent": 0, "dropped": 0}
@@ -71,57 +71,67 @@ class Viewers:
         return (sum(1 for s in self.sessions.values() if s.connected_at is None)
                 + sum(self._negotiating.values()))
 
-    def _refusal(self, owner: int | None) -> MediaError | None:
-        """Why a new offer from `owner` cannot be admitted now, or None."""
+    def _waiting(self) -> dict[int | None, list[ViewerSession]]:
+        """Answered sessions not connected yet, per owner, oldest first."""
+        waiting: dict[int | None, list[ViewerSession]] = {}
+        for s in sorted(self.sessions.values(), key=lambda s: s.created):
+            if s.connected_at is None and not s.closed:
+                waiting.setdefault(s.owner, []).append(s)
+        return waiting
+
+    def _admit(self, owner: int | None) -> ViewerSession | None:
+        """Check a new offer from `owner`: None to admit it as is, a pending session it
+        replaces, or MediaError (too_many_sessions, max_viewers)."""
         limits = self.limits
         mine = (sum(1 for s in self.sessions.values() if s.owner == owner)
                 + self._negotiating[owner])
+        waiting = self._waiting()
         if limits.max_per_user and mine >= limits.max_per_user:
-            return MediaError("too_many_sessions",
-                              f"You already have {mine} live sessions on camera "
-                              f"{self.camera!r} (at most {limits.max_per_user} per user); "
-                              "end one first.")
-        if len(self.sessions) + sum(self._negotiating.values()) >= limits.max_viewers:
-            return MediaError("max_viewers", f"camera {self.camera!r} already has "
-                                             f"{limits.max_viewers} viewers")
-        if self.pending() >= min(limits.max_pending, limits.max_viewers):
-            return MediaError("max_viewers", f"{self.pending()} viewers are still connecting "
-                                             f"to camera {self.camera!r}; try again in a few "
-                                             "seconds")
-        return None
-
-    def _oldest_pending(self, owner: int | None) -> ViewerSession | None:
-        waiting = [s for s in self.sessions.values()
-                   if s.owner == owner and s.connected_at is None and not s.closed]
-        return min(waiting, key=lambda s: s.created) if waiting else None
+            if owner in waiting:
+                return waiting[owner][0]
+            self.rejected_per_user += 1
+            raise MediaError("too_many_sessions",
+                             f"You already have {mine} live sessions on camera "
+                             f"{self.camera!r} (at most {limits.max_per_user} per user); "
+                             "end one first.")
+        if len(self.sessions) + sum(self._negotiating.values()) < limits.max_viewers:
+            return None
+        if owner in waiting:
+            return waiting[owner][0]
+        # Full. A user with several peers still connecting gives one up to a newcomer:
+        # waiting slots cannot be hoarded, and a lone peer that is connecting keeps its own.
+        hoarder = max(waiting.values(), key=lambda w: (len(w), -w[0].created), default=[])
+        if len(hoarder) >= 2:
+            return hoarder[0]
+        self.rejected_full += 1
+        raise MediaError("max_viewers", f"camera {self.camera!r} already has "
+                                        f"{limits.max_viewers} viewers")
 
     async def open(self, offer_sdp: str, stream_profile: str | None,
                    owner: int | None = None, credential: str | None = None) -> ViewerSession:
         """Answer an offer from `owner` (a user id from the web tier), opened with
         `credential` (an opaque tag of the login it came with, for close_owned)."""
-        refusal = self._refusal(owner)
-        replaced = None
-        if refusal is not None:
-            replaced = self._oldest_pending(owner)
-            if replaced is None:
-                if refusal.code == "too_many_sessions":
-                    self.rejected_per_user += 1
-                else:
-                    self.rejected_full += 1
-                log.warning("viewer offer on %s from user %s refused (%s): %s", self.camera,
-                            owner, refusal.code, refusal.detail)
-                raise refusal
-            # Out of the counts now, before any await: concurrent offers see the freed slot
-            # taken by this one, not free twice.
+        try:
+            replaced = self._admit(owner)
+        except MediaError as refusal:
+            log.warning("viewer offer on %s from user %s refused (%s): %s", self.camera,
+                        owner, refusal.code, refusal.detail)
+            raise
+        if replaced is not None:
+            # Out of the counts now, before any await: concurrent offers must not see the
+            # slot free a second time.
             self._forget(replaced)
             self.replaced += 1
         self._negotiating[owner] += 1
         try:
             if replaced is not None:
-                log.info("viewer %s on %s (user %s, not connected after %.1f s) replaced by "
-                         "a new offer of the same user", replaced.id, self.camera, owner,
-                         time.monotonic() - replaced.created)
-                await close_all([replaced], "replaced by a newer offer of the same user")
+                whose = ("a newer offer of the same user" if replaced.owner == owner
+                         else f"user {owner} (user {replaced.owner} had several still "
+                              "connecting)")
+                log.info("viewer %s of user %s on %s, not connected after %.1f s, gives its "
+                         "slot to %s", replaced.id, replaced.owner, self.camera,
+                         time.monotonic() - replaced.created, whose)
+                await close_all([replaced], f"replaced by {whose}")
             session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers,
                                     queue_frames=self.limits.queue_frames,
                                     on_closed=self._forget,
@@ -213,7 +223,6 @@ class Viewers:
             "count": len(self.sessions),
             "max": self.limits.max_viewers,
             "pending": self.pending(),
-            "max_pending": min(self.limits.max_pending, self.limits.max_viewers),
             "max_per_user": self.limits.max_per_user,
             "rejected_full": self.rejected_full,
             "rejected_per_user": self.rejected_per_user,
