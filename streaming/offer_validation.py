@@ -54,8 +54,9 @@ def validate_offer_sdp(sdp: object, max_bytes: int,
 def filter_candidates(sdp: str, rules: CandidateRules) -> str:
     """`sdp` without the candidates `rules` forbid; invalid_sdp beyond the cap or for a
     candidate line that is not one."""
-    newline = "\r\n" if "\r\n" in sdp else "\n"
-    lines = sdp.split(newline)
+    # Lines as aiortc's parser sees them (str.splitlines: \r, \n, \x1c, \u2028, ...), so
+    # that no candidate hides inside another line; the result is CRLF-terminated.
+    lines = sdp.splitlines()
     count = sum(1 for line in lines if line.startswith(CANDIDATE_PREFIX))
     if count > rules.max_candidates:
         raise MediaError("invalid_sdp", f"An offer may carry at most {rules.max_candidates} "
@@ -72,7 +73,7 @@ def filter_candidates(sdp: str, rules: CandidateRules) -> str:
     if dropped:
         log.info("offer: dropped %d ICE candidate(s) the server will not contact: %s",
                  len(dropped), ", ".join(dropped[:5]) + (" ..." if len(dropped) > 5 else ""))
-    return newline.join(kept)
+    return "\r\n".join(kept) + "\r\n"
 
 
 def candidate_refusal(line: str, rules: CandidateRules) -> tuple[str, str, str | None]:

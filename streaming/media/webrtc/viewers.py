@@ -174,6 +174,8 @@ class Viewers:
                           reason: str = "access revoked") -> int:
         """End every session `user_id` opened (only those opened with `credential`, if
         given); how many. The web tier calls it when the user's access changed."""
+        if user_id is None:  # a request without a user names nobody's sessions
+            return 0
         ended = [s for s in self.sessions.values() if s.owner == user_id
                  and (credential is None or s.credential == credential)]
         await close_all(ended, reason)
