@@ -159,6 +159,9 @@ class Stack:
             "PETCAM_SHM_STREAM": f"/petcam_bench_{tag}_stream",
             "PETCAM_SHM_DETECTIONS": f"/petcam_bench_{tag}_det",
             "PETCAM_MAX_VIEWERS": str(max_viewers),
+            # One account opens every viewer, all at once, on this machine.
+            "PETCAM_MAX_VIEWERS_PER_USER": "0",
+            "PETCAM_ALLOW_LOCAL_CANDIDATES": "1",
             # The status RPC must answer even from a worker busy with 30 viewers on a
             # loaded machine (default 1.5 s, then status says "worker_unreachable").
             "PETCAM_HEALTH_TIMEOUT": "5",

@@ -20,6 +20,9 @@ WORKER_ERROR_STATUS = {
     "invalid_sdp": status.HTTP_400_BAD_REQUEST,
     "unknown_session": status.HTTP_404_NOT_FOUND,
     "max_viewers": status.HTTP_503_SERVICE_UNAVAILABLE,
+    # 429, not 503: the limit is the caller's own (end one of your sessions), the camera
+    # is not at capacity; 503 would tell clients and proxies the server is in trouble.
+    "too_many_sessions": status.HTTP_429_TOO_MANY_REQUESTS,
     # recording control
     "already_recording": status.HTTP_409_CONFLICT,
     "not_recording": status.HTTP_409_CONFLICT,

@@ -27,6 +27,7 @@ ERROR_TEXT = {
     413: "Body over the route's limit (too_large), refused before it is read.",
     415: "Wrong Content-Type (unsupported_media_type).",
     416: "Range outside the file (range_not_satisfiable).",
+    429: "Too many live sessions of yours on this camera (too_many_sessions): end one.",
     503: "Unavailable or at the limit (database_unavailable, max_viewers, storage_error, "
          "worker errors).",
     504: "The media worker did not answer in time (worker_timeout).",

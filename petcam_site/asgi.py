@@ -15,7 +15,6 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.exceptions import SuspiciousOperation  # noqa: E402
@@ -23,6 +22,7 @@ from django.http import Http404  # noqa: E402
 
 from petcam_site import daphne_compat  # noqa: E402
 from petcam_site.body_limits import BodySizeLimit  # noqa: E402
+from petcam_site.websocket_origin import BrowserOriginValidator  # noqa: E402
 from petcam_site.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 # Before daphne builds its first request: bodies over a route's limit are refused as
@@ -48,21 +48,6 @@ class StartsEmbeddedWorker:
 
             start_inprocess_worker()
         return await self.app(scope, receive, send)
-
-
-class BrowserOriginValidator:
-    """Checks Origin where a browser sends one (cross-site socket hijacking).
-
-    Apps and scripts send no Origin and authenticate with a token, so they pass.
-    """
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.validated = AllowedHostsOriginValidator(app)
-
-    async def __call__(self, scope, receive, send):
-        has_origin = any(name == b"origin" for name, _ in scope.get("headers", []))
-        return await (self.validated if has_origin else self.app)(scope, receive, send)
 
 
 class StaticFiles(ASGIStaticFilesHandler):

@@ -46,6 +46,10 @@ SECRET_KEY = secret_key.load(VAR_DIR)
 secret_key.refuse_insecure(SECRET_KEY, DEBUG)
 _hosts = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]")
 ALLOWED_HOSTS = [h.strip() for h in _hosts.split(",") if h.strip()]
+# Origins other than the site's own (scheme://host:port) that may post forms and open
+# WebSockets, e.g. the public URL when a proxy rewrites Host (petcam_site/websocket_origin.py).
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+                        .split(",") if o.strip()]
 
 INSTALLED_APPS = [
     "daphne",
@@ -219,6 +223,9 @@ PETCAM_SHM_STREAM = os.environ.get("PETCAM_SHM_STREAM", "/pet_camera_stream")
 PETCAM_SHM_DETECTIONS = os.environ.get("PETCAM_SHM_DETECTIONS", "/pet_camera_detections")
 PETCAM_CAMERA_SLUG = os.environ.get("PETCAM_CAMERA", "default")
 PETCAM_MAX_VIEWERS = env_int("PETCAM_MAX_VIEWERS", 10)
+# One user's sessions per camera (0: no cap; 429 too_many_sessions beyond). A user's
+# offer that would be refused replaces their own oldest session not connected yet.
+PETCAM_MAX_VIEWERS_PER_USER = env_int("PETCAM_MAX_VIEWERS_PER_USER", 3)
 # "inprocess": the media worker runs inside the ASGI server (embedded default);
 # "external": separate `manage.py media_worker` processes (production).
 PETCAM_WORKER_MODE = os.environ.get(
@@ -229,7 +236,7 @@ if PETCAM_WORKER_MODE not in ("inprocess", "external", "off"):
 # WebRTC viewers: give up on a peer not connected after PETCAM_ICE_TIMEOUT s, or
 # silent (no RTCP) for PETCAM_PEER_SILENCE_TIMEOUT s. No STUN/TURN unless set
 # (JSON list of RTCIceServer dicts: [{"urls": "stun:stun.example.org"}]).
-PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "15"))
+PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "8"))
 PETCAM_PEER_SILENCE_TIMEOUT = float(os.environ.get("PETCAM_PEER_SILENCE_TIMEOUT", "10"))
 PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
 PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
@@ -240,6 +247,9 @@ PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
 PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
 # Pace of the cached-GOP replay to a new viewer, in Mbit/s (live frames go at camera rate).
 PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
+# Open camera sockets check their user's access again this often (seconds; 0 = only when
+# told of a change and on each offer/close): the backstop for changes no signal reports.
+PETCAM_WS_RECHECK_SECONDS = float(os.environ.get("PETCAM_WS_RECHECK_SECONDS", "60"))
 PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"))
 # An offer that arrives while the camera is live but before its first SPS (the reader
 # joined mid-GOP) waits this long for it, so the answer states the real profile.
@@ -260,6 +270,11 @@ PETCAM_BODY_LIMITS = [
 # parsers read the stream and skip it: the limits above are what holds).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(PETCAM_MAX_BODY_BYTES,
                                   *(limit for _, limit in PETCAM_BODY_LIMITS))
+# The server sends STUN to every ICE candidate an offer names: at most this many per
+# offer (400 invalid_sdp beyond), and none on loopback or link-local addresses unless
+# allowed (tests whose viewers run on the same machine).
+PETCAM_MAX_OFFER_CANDIDATES = env_int("PETCAM_MAX_OFFER_CANDIDATES", 32)
+PETCAM_ALLOW_LOCAL_CANDIDATES = env_bool("PETCAM_ALLOW_LOCAL_CANDIDATES", False)
 # Detection history: one detector result stored per this many seconds, kept this many days.
 PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
 PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))

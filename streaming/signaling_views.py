@@ -31,7 +31,8 @@ from petcam_site.permissions import CanWatchCamera, can_control_camera
 from streaming.media.types import MediaError
 
 from .models import camera_exists
-from .offer_validation import validate_offer_sdp
+from .offer_validation import validate_offer
+from .revocation import request_credential
 from .worker_rpc import call_worker
 
 
@@ -75,15 +76,17 @@ def check_camera(camera: str) -> None:
 
 def check_offer_sdp(sdp: object) -> str:
     try:
-        return validate_offer_sdp(sdp, settings.PETCAM_MAX_SDP_BYTES)
+        return validate_offer(sdp)
     except MediaError as exc:
         raise (PayloadTooLarge if exc.code == "too_large" else InvalidSdp)(exc.detail) from exc
 
 
-def negotiate(camera: str, sdp: str, user) -> dict:
-    # The worker records who opened the session: only they (or a controller) may end it.
+def negotiate(camera: str, sdp: str, request) -> dict:
+    # The worker records who opened the session (only they, or a controller, may end it)
+    # and with which login (revoking that token or logging out ends it: revocation.py).
     return async_to_sync(call_worker)(camera, "offer", timeout=settings.PETCAM_SIGNALING_TIMEOUT,
-                                      sdp=sdp, user_id=user.pk)
+                                      sdp=sdp, user_id=request.user.pk,
+                                      credential=request_credential(request))
 
 
 def end_session(camera: str, session: str, user) -> None:
@@ -101,7 +104,7 @@ def json_offer(request, camera: str) -> Response:
         raise ParseError("Expected a JSON object {type: 'offer', sdp}.")
     if data.get("type", "offer") != "offer":
         raise InvalidSdp("'type' must be 'offer'.")
-    return Response(negotiate(camera, check_offer_sdp(data.get("sdp")), request.user))
+    return Response(negotiate(camera, check_offer_sdp(data.get("sdp")), request))
 
 
 class WebRtcOffer(APIView):
@@ -111,7 +114,7 @@ class WebRtcOffer(APIView):
     permission_classes = [CanWatchCamera]
 
     @extend_schema(operation_id="webrtc_offer", request=OfferSerializer,
-                   responses={200: AnswerSerializer, **errors(400, 404, 413, 415, 503, 504)})
+                   responses={200: AnswerSerializer, **errors(400, 404, 413, 415, 429, 503, 504)})
     def post(self, request, camera: str):
         return json_offer(request, camera)
 
@@ -136,7 +139,7 @@ class SeedWebRtcOffer(APIView):
     permission_classes = [CanWatchCamera]  # on the default camera
 
     @extend_schema(operation_id="seed_webrtc_offer", request=OfferSerializer,
-                   responses={200: AnswerSerializer, **errors(400, 404, 413, 415, 503, 504)})
+                   responses={200: AnswerSerializer, **errors(400, 404, 413, 415, 429, 503, 504)})
     def post(self, request):
         return json_offer(request, settings.PETCAM_CAMERA_SLUG)
 
@@ -157,7 +160,7 @@ class WhepEndpoint(APIView):
         operation_id="whep_offer", request={"application/sdp": OpenApiTypes.STR},
         responses={(201, "application/sdp"): OpenApiResponse(OpenApiTypes.STR,
                                                             description="The SDP answer."),
-                   **errors(400, 404, 413, 415, 503, 504)},
+                   **errors(400, 404, 413, 415, 429, 503, 504)},
         parameters=SDP_RESPONSE_HEADERS)
     def post(self, request, camera: str):
         check_size(request)
@@ -166,7 +169,7 @@ class WhepEndpoint(APIView):
             return Response({"error": "unsupported_media_type",
                              "detail": "WHEP offers must be sent as application/sdp."},
                             status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE)
-        answer = negotiate(camera, check_offer_sdp(request.data), request.user)
+        answer = negotiate(camera, check_offer_sdp(request.data), request)
         response = HttpResponse(answer["sdp"], status=201, content_type="application/sdp")
         response["Location"] = f"/whep/{camera}/{answer['session']}"
         return response

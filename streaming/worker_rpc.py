@@ -52,3 +52,12 @@ async def call_worker(camera: str, op: str, timeout: float = 2.0, **args: Any) -
     if reply.get("error"):
         raise MediaError(reply["error"], reply.get("detail", ""))
     return reply["result"]
+
+
+async def notify_worker(camera: str, op: str, ttl: float = 30.0, **args: Any) -> None:
+    """Send a camera's worker a request that needs no answer (its result is only logged).
+
+    Raises what the channel layer raises (Redis down, channel full): the caller decides
+    whether that matters. A worker that is down and back within `ttl` still acts on it."""
+    await get_channel_layer().send(worker_channel(camera), {
+        "type": "rpc", "op": op, "args": args, "expires": time.time() + ttl})

@@ -93,6 +93,7 @@ class MediaWorker:
     def __init__(self, cameras: list[CameraConfig]) -> None:
         self.cameras: dict[str, ServedCamera] = {}
         self._limits = ViewerLimits(max_viewers=settings.PETCAM_MAX_VIEWERS,  # per camera
+                                    max_per_user=settings.PETCAM_MAX_VIEWERS_PER_USER,
                                     ice_timeout=settings.PETCAM_ICE_TIMEOUT,
                                     silence_timeout=settings.PETCAM_PEER_SILENCE_TIMEOUT,
                                     queue_frames=settings.PETCAM_VIEWER_QUEUE_FRAMES,
@@ -269,8 +270,11 @@ class MediaWorker:
             if op == "offer":
                 pipeline, viewers = served.pipeline, served.viewers
                 profile = await pipeline.wait_stream_profile(settings.PETCAM_SPS_WAIT_SECONDS)
+                credential = args.get("credential")
                 session = await viewers.open(str(args.get("sdp", "")), profile,
-                                             owner=user_id_arg(args))
+                                             owner=user_id_arg(args),
+                                             credential=credential if isinstance(credential, str)
+                                             else None)
                 return {"result": {"type": "answer", "sdp": session.pc.localDescription.sdp,
                                    "session": session.id}}
             if op == "close":
@@ -278,6 +282,12 @@ class MediaWorker:
                                               may_end_any=args.get("may_end_any") is True):
                     return {"result": {"closed": True}}
                 return {"error": "unknown_session", "detail": "No such viewer session."}
+            if op == "end_user_sessions":  # the user's access changed (web tier's signals)
+                credential = args.get("credential")
+                closed = await served.viewers.close_owned(
+                    user_id_arg(args), credential if isinstance(credential, str) else None,
+                    str(args.get("reason") or "access revoked")[:100])
+                return {"result": {"closed": closed}}
             if op == "ping":
                 return {"result": {"pong": True}}
             handler = served.op(str(op))  # an app's part, e.g. recording.start

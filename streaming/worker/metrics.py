@@ -72,8 +72,16 @@ def collect(camera: str, pipeline: CameraPipeline, viewers: Viewers,
     gauge("petcam_viewers", "Connected or connecting WebRTC viewers.", len(viewers.sessions),
           camera, out)
     gauge("petcam_viewers_max", "Viewer limit.", viewers.limits.max_viewers, camera, out)
+    gauge("petcam_viewers_pending", "Viewers answered or being answered, not connected yet.",
+          viewers.pending(), camera, out)
     counter("petcam_viewers_rejected", "Offers refused because the camera was full.",
             {(): viewers.rejected_full}, camera, out)
+    counter("petcam_viewers_rejected_per_user",
+            "Offers refused because the user had PETCAM_MAX_VIEWERS_PER_USER sessions.",
+            {(): viewers.rejected_per_user}, camera, out)
+    counter("petcam_viewers_replaced", "Sessions not connected yet that gave their slot to "
+            "a newer offer.",
+            {(): viewers.replaced}, camera, out)
     totals = viewers.totals()
     counter("petcam_viewer_sessions", "Viewer sessions opened.",
             {(): totals["opened"]}, camera, out)

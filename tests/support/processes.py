@@ -38,6 +38,11 @@ def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         "PETCAM_SHM_STREAM": f"/petcam_e2e_{tag}_stream",
         "PETCAM_SHM_DETECTIONS": f"/petcam_e2e_{tag}_det",
         "PETCAM_STALL_SECONDS": "1.0",
+        # Test viewers run on this machine and may name its loopback in their offers.
+        "PETCAM_ALLOW_LOCAL_CANDIDATES": "1",
+        # Most tests open many viewers with one account; test_viewer_slots.py
+        # sets the real limits.
+        "PETCAM_MAX_VIEWERS_PER_USER": "0",
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "petcam_site.settings",
     })

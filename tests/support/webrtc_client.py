@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import queue
+import socket
 import threading
 import time
 import urllib.error
@@ -467,3 +468,64 @@ def strip_video_codecs(sdp: str, keep: str) -> str:
                 continue
         out.append(line)
     return "\r\n".join(out)
+
+
+# --- viewers that never connect ---------------------------------------------------------------
+
+
+class UdpBlackHole:
+    """UDP sockets that take packets and never answer: what the ICE candidates of a viewer
+    that never connects point at. `received()` counts what the server sent them."""
+
+    def __init__(self, host: str = "127.0.0.1", count: int = 1) -> None:
+        self.host = host
+        self.sockets: list[socket.socket] = []
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                 socket.SOCK_DGRAM)
+            sock.bind((host, 0))
+            sock.setblocking(False)
+            self.sockets.append(sock)
+        self._received = 0
+
+    def candidates(self) -> list[str]:
+        return [f"a=candidate:{i} 1 udp 2122260223 {self.host} {s.getsockname()[1]} typ host"
+                for i, s in enumerate(self.sockets, 1)]
+
+    def received(self) -> int:
+        """Datagrams that arrived so far (all sockets)."""
+        for sock in self.sockets:
+            while True:
+                try:
+                    sock.recv(2048)
+                except BlockingIOError:
+                    break
+                self._received += 1
+        return self._received
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+
+def with_candidates(sdp: str, candidates: list[str], *, end: bool = False) -> str:
+    """The offer with its own ICE candidates (and end-of-candidates) replaced by
+    `candidates`. Without end-of-candidates the server keeps waiting for more, so the
+    session stays "connecting" until the server's ICE deadline."""
+    lines = [line for line in sdp.replace("\r\n", "\n").split("\n")
+             if line and not line.startswith(("a=candidate:", "a=end-of-candidates"))]
+    lines += candidates + (["a=end-of-candidates"] if end else [])
+    return "\r\n".join(lines) + "\r\n"
+
+
+async def dangling_offer(base: str, token: str, hole: UdpBlackHole, *,
+                         camera: str = "default", name: str = "") -> WebRtcClient:
+    """Send an offer whose candidates lead into `hole` and never take the answer: the
+    server's session never connects. The reply is in `.offer_reply`, the session id (if
+    answered) in `.session`; close() the client afterwards."""
+    client = WebRtcClient(base, token, camera=camera, name=name or "dangling")
+    sdp = with_candidates(await client.create_offer(), hole.candidates())
+    reply = client.offer_reply = await client.send_offer(sdp)
+    if reply.status == 200:
+        client.session = reply.json()["session"]
+    return client

@@ -39,12 +39,16 @@ class ViewerSession:
     def __init__(self, camera: str, hub: Hub, *, ice_servers: list[dict],
                  queue_frames: int, on_closed: Callable[[ViewerSession], None],
                  shared_packetizer: bool = True, replay_gop: bool = True,
-                 catch_up_bytes_per_s: float = 10e6, owner: int | None = None) -> None:
+                 catch_up_bytes_per_s: float = 10e6, owner: int | None = None,
+                 credential: str | None = None) -> None:
         self.id = secrets.token_hex(8)
         self.camera = camera
         # The user who opened it (None: the web tier sent no id). Only they, or a user
         # who may control the camera, may end it (Viewers.close).
         self.owner = owner
+        # Which login of the owner opened it (an opaque tag from the web tier): revoking
+        # that token or ending that login session ends this session too.
+        self.credential = credential
         self.hub = hub
         self.created = time.monotonic()
         self.last_rtcp = self.created

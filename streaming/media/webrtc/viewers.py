@@ -1,10 +1,20 @@
-"""A camera's viewers: admission (max viewers), lookup, and removal of dead peers."""
+"""A camera's viewers: admission (limits per camera and per user), lookup, and removal of
+dead peers.
+
+A peer that never completes ICE holds a slot (and makes the server send STUN) until its
+deadline. So: one user holds at most `max_per_user` sessions on a camera; peers not
+connected yet ("pending") are counted apart and dropped after the short `ice_timeout`;
+an offer that would be refused replaces its user's own oldest pending session (a browser
+retrying after a failed ICE needs no wait); and on a full camera a newcomer takes the
+place of the oldest pending session of whoever has several pending.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -17,8 +27,9 @@ log = logging.getLogger("petcam.viewer")
 
 @dataclass(frozen=True)
 class ViewerLimits:
-    max_viewers: int = 10
-    ice_timeout: float = 15.0  # offer answered -> connected
+    max_viewers: int = 10  # sessions per camera, connected or not
+    max_per_user: int = 3  # sessions of one user on one camera (0: no cap)
+    ice_timeout: float = 8.0  # offer answered -> connected
     silence_timeout: float = 10.0  # connected, but no RTCP from the browser
     queue_frames: int = 90
     shared_packetizer: bool = True  # packetize once for all viewers
@@ -35,8 +46,11 @@ class Viewers:
         self.limits = limits
         self.ice_servers = ice_servers or []
         self.sessions: dict[str, ViewerSession] = {}
-        self._pending = 0  # offers being negotiated: they hold a slot too
-        self.rejected_full = 0
+        # Offers being answered, per owner: they hold a slot (and a pending one) too.
+        self._negotiating: Counter[int | None] = Counter()
+        self.rejected_full = 0  # camera full, or too many peers still connecting
+        self.rejected_per_user = 0
+        self.replaced = 0  # pending sessions that gave their slot to a newer offer
         # Figures of sessions that ended, so the totals (/metrics counters) never go down.
         self.opened = 0
         self._ended = {"frames_sent": 0, "bytes_sent": 0, "dropped": 0}
@@ -52,31 +66,92 @@ class Viewers:
             self._watchdog.cancel()
         await close_all(list(self.sessions.values()), "worker stopping")
 
+    def pending(self) -> int:
+        """Sessions not connected yet, offers being answered included."""
+        return (sum(1 for s in self.sessions.values() if s.connected_at is None)
+                + sum(self._negotiating.values()))
+
+    def _waiting(self) -> dict[int | None, list[ViewerSession]]:
+        """Answered sessions not connected yet, per owner, oldest first."""
+        waiting: dict[int | None, list[ViewerSession]] = {}
+        for s in sorted(self.sessions.values(), key=lambda s: s.created):
+            if s.connected_at is None and not s.closed:
+                waiting.setdefault(s.owner, []).append(s)
+        return waiting
+
+    def _admit(self, owner: int | None) -> ViewerSession | None:
+        """Check a new offer from `owner`: None to admit it as is, a pending session it
+        replaces, or MediaError (too_many_sessions, max_viewers)."""
+        limits = self.limits
+        mine = (sum(1 for s in self.sessions.values() if s.owner == owner)
+                + self._negotiating[owner])
+        waiting = self._waiting()
+        if limits.max_per_user and mine >= limits.max_per_user:
+            if owner in waiting:
+                return waiting[owner][0]
+            self.rejected_per_user += 1
+            raise MediaError("too_many_sessions",
+                             f"You already have {mine} live sessions on camera "
+                             f"{self.camera!r} (at most {limits.max_per_user} per user); "
+                             "end one first.")
+        if len(self.sessions) + sum(self._negotiating.values()) < limits.max_viewers:
+            return None
+        if owner in waiting:
+            return waiting[owner][0]
+        # Full. A user with several peers still connecting gives one up to a newcomer:
+        # waiting slots cannot be hoarded, and a lone peer that is connecting keeps its own.
+        hoarder = max(waiting.values(), key=lambda w: (len(w), -w[0].created), default=[])
+        if len(hoarder) >= 2:
+            return hoarder[0]
+        self.rejected_full += 1
+        raise MediaError("max_viewers", f"camera {self.camera!r} already has "
+                                        f"{limits.max_viewers} viewers")
+
     async def open(self, offer_sdp: str, stream_profile: str | None,
-                   owner: int | None = None) -> ViewerSession:
-        if len(self.sessions) + self._pending >= self.limits.max_viewers:
-            self.rejected_full += 1
-            raise MediaError("max_viewers", f"camera {self.camera!r} already has "
-                                f"{self.limits.max_viewers} viewers")
-        self._pending += 1
-        session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers,
-                                queue_frames=self.limits.queue_frames,
-                                on_closed=self._forget,
-                                shared_packetizer=self.limits.shared_packetizer,
-                                replay_gop=self.limits.replay_gop,
-                                catch_up_bytes_per_s=self.limits.catch_up_bytes_per_s,
-                                owner=owner)
+                   owner: int | None = None, credential: str | None = None) -> ViewerSession:
+        """Answer an offer from `owner` (a user id from the web tier), opened with
+        `credential` (an opaque tag of the login it came with, for close_owned)."""
         try:
-            await session.accept(offer_sdp, stream_profile)
-        except BaseException:
-            await session.close("offer rejected")
+            replaced = self._admit(owner)
+        except MediaError as refusal:
+            log.warning("viewer offer on %s from user %s refused (%s): %s", self.camera,
+                        owner, refusal.code, refusal.detail)
             raise
+        if replaced is not None:
+            # Out of the counts now, before any await: concurrent offers must not see the
+            # slot free a second time.
+            self._forget(replaced)
+            self.replaced += 1
+        self._negotiating[owner] += 1
+        try:
+            if replaced is not None:
+                whose = ("a newer offer of the same user" if replaced.owner == owner
+                         else f"user {owner} (user {replaced.owner} had several still "
+                              "connecting)")
+                log.info("viewer %s of user %s on %s, not connected after %.1f s, gives its "
+                         "slot to %s", replaced.id, replaced.owner, self.camera,
+                         time.monotonic() - replaced.created, whose)
+                await close_all([replaced], f"replaced by {whose}")
+            session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers,
+                                    queue_frames=self.limits.queue_frames,
+                                    on_closed=self._forget,
+                                    shared_packetizer=self.limits.shared_packetizer,
+                                    replay_gop=self.limits.replay_gop,
+                                    catch_up_bytes_per_s=self.limits.catch_up_bytes_per_s,
+                                    owner=owner, credential=credential)
+            try:
+                await session.accept(offer_sdp, stream_profile)
+            except BaseException:
+                await session.close("offer rejected")
+                raise
         finally:
-            self._pending -= 1
+            self._negotiating[owner] -= 1
+            if self._negotiating[owner] <= 0:
+                del self._negotiating[owner]
         self.sessions[session.id] = session
         self.opened += 1
-        log.info("viewer %s joined %s (%d/%d)", session.id, self.camera, len(self.sessions),
-                 self.limits.max_viewers)
+        log.info("viewer %s (user %s) joined %s (%d/%d)", session.id, owner, self.camera,
+                 len(self.sessions), self.limits.max_viewers)
         return session
 
     async def close(self, session_id: str, user_id: int | None = None,
@@ -94,6 +169,20 @@ class Viewers:
         await session.close("closed by client" if session.owner == user_id
                             else f"closed by user {user_id}")
         return True
+
+    async def close_owned(self, user_id: int | None, credential: str | None = None,
+                          reason: str = "access revoked") -> int:
+        """End every session `user_id` opened (only those opened with `credential`, if
+        given); how many. The web tier calls it when the user's access changed."""
+        if user_id is None:  # a request without a user names nobody's sessions
+            return 0
+        ended = [s for s in self.sessions.values() if s.owner == user_id
+                 and (credential is None or s.credential == credential)]
+        await close_all(ended, reason)
+        if ended:
+            log.info("%d viewer session(s) of user %s on %s ended: %s", len(ended), user_id,
+                     self.camera, reason)
+        return len(ended)
 
     def _forget(self, session: ViewerSession) -> None:
         if self.sessions.pop(session.id, None) is not None:
@@ -135,7 +224,11 @@ class Viewers:
         return {
             "count": len(self.sessions),
             "max": self.limits.max_viewers,
+            "pending": self.pending(),
+            "max_per_user": self.limits.max_per_user,
             "rejected_full": self.rejected_full,
+            "rejected_per_user": self.rejected_per_user,
+            "replaced": self.replaced,
             "shared_packetizer": self.limits.shared_packetizer,
             "replay_gop": self.limits.replay_gop,
             "sessions": [s.stats() for s in self.sessions.values()],

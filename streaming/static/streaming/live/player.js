@@ -334,6 +334,10 @@ export function startPlayer(stage) {
       return ["This camera already has the maximum number of viewers. " +
               "The picture starts as soon as a place frees up.", true];
     }
+    if (offerError && offerError.code === "too_many_sessions") {
+      return ["You are already watching this camera in other tabs or devices. " +
+              "Close one of them to watch here.", true];
+    }
     if (offerError && offerError.code === "unknown_camera") return ["This camera does not exist.", true];
     if (offerError && offerError.code === "unsupported") return ["This browser cannot play live video (no WebRTC).", true];
     if (offerError) return ["Cannot start the video (" + offerError.detail + "). Retrying…", true];
