@@ -15,6 +15,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from petcam_site.access_log import AccessLog  # noqa: E402
+from petcam_site.proxy_headers import TrustedProxyHeaders  # noqa: E402
 from petcam_site.websocket_urls import websocket_urlpatterns  # noqa: E402
 
 
@@ -59,3 +61,7 @@ application = StartsEmbeddedWorker(ProtocolTypeRouter({
     "http": ASGIStaticFilesHandler(django_asgi_app),
     "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 }))
+# Outermost: who the client is (trusted proxies only), then the access log that names it.
+if settings.PETCAM_ACCESS_LOG:
+    application = AccessLog(application)
+application = TrustedProxyHeaders(application, settings.PETCAM_TRUSTED_PROXIES)

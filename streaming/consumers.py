@@ -34,10 +34,9 @@ CLOSE_UNKNOWN_CAMERA = 4404
 
 @database_sync_to_async
 def user_for_token(key: str):
-    from rest_framework.authtoken.models import Token
+    from accounts.tokens import user_for_key  # hashed, expiring tokens (django-rest-knox)
 
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return token.user if token and token.user.is_active else None
+    return user_for_key(key)
 
 
 class CameraConsumer(AsyncJsonWebsocketConsumer):
