@@ -50,9 +50,10 @@ class TokenLimitReached(exceptions.PermissionDenied):
 
 
 class AuthTokenSerializer(drf_token_serializers.AuthTokenSerializer):
-    """DRF's, named alike so the OpenAPI component stays AuthTokenRequest: username +
-    password (checked by Django's backends, axes first) and an optional name for the new
-    token (e.g. the phone's)."""
+    """username + password, and an optional name for the new token (e.g. the phone's)."""
+
+    # Named like DRF's serializer, so the OpenAPI component stays AuthTokenRequest; the
+    # password is checked by Django's backends, django-axes first.
 
     name = serializers.CharField(required=False, allow_blank=True, max_length=NAME_MAX_LENGTH,
                                  help_text="A name for the token, shown on the account page.")
@@ -62,7 +63,7 @@ class TokenEndpoint(APIView):
     """POST: username + password -> a new token (no login needed; throttled).
     DELETE: revoke the token the call is made with (with a session: all of the user's)."""
 
-    parser_classes = [parsers.JSONParser, parsers.FormParser, parsers.MultiPartParser]
+    parser_classes = [parsers.FormParser, parsers.MultiPartParser, parsers.JSONParser]
     renderer_classes = [renderers.JSONRenderer]
     throttle_classes: list = []  # petcam_site/login_guard.py and axes do the throttling
 
