@@ -194,10 +194,10 @@ class Stack:
         self.manage("migrate", "--noinput")
         self.token = self.manage("shell", "-c", (
             "from django.contrib.auth.models import Group, User; "
-            "from rest_framework.authtoken.models import Token; "
+            "from accounts.tokens import create_token; "
             "u = User.objects.create_user('bench', '', 'bench-password'); "
             "u.groups.add(Group.objects.get(name='operators')); "
-            "print(Token.objects.create(user=u).key)")).strip().splitlines()[-1]
+            "print(create_token(u, 'benchmark')[1])")).strip().splitlines()[-1]
 
     def start_simulator(self) -> Proc:
         self.simulator = Proc("simulator", [PYTHON, "manage.py", "simulate_camera",

@@ -21,7 +21,9 @@ from django.core.exceptions import SuspiciousOperation  # noqa: E402
 from django.http import Http404  # noqa: E402
 
 from petcam_site import daphne_compat  # noqa: E402
+from petcam_site.access_log import AccessLog  # noqa: E402
 from petcam_site.body_limits import BodySizeLimit  # noqa: E402
+from petcam_site.proxy_headers import TrustedProxyHeaders  # noqa: E402
 from petcam_site.websocket_origin import BrowserOriginValidator  # noqa: E402
 from petcam_site.websocket_urls import websocket_urlpatterns  # noqa: E402
 
@@ -69,3 +71,7 @@ application = StartsEmbeddedWorker(ProtocolTypeRouter({
     "http": BodySizeLimit(StaticFiles(django_asgi_app)),
     "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
 }))
+# Outermost: who the client is (trusted proxies only), then the access log that names it.
+if settings.PETCAM_ACCESS_LOG:
+    application = AccessLog(application)
+application = TrustedProxyHeaders(application, settings.PETCAM_TRUSTED_PROXIES)

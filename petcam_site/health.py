@@ -5,6 +5,10 @@ media worker (reachable over the channel layer). The rest only degrade the
 status: a camera that is off (its reader, shm/RTSP/file, waiting or stalled), no detector,
 a failed last recording, or less free disk under PETCAM_MEDIA_ROOT than a
 recording needs to start.
+
+Who sees what: anyone gets the status word and each component's status, nothing
+more (no camera names, viewers, pids, segment names or source hosts). Staff users
+(session or token) and requests from loopback get every figure.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.http import JsonResponse
 
+from petcam_site.auth import is_staff_or_loopback
 from streaming.media.sources import mask_credentials
 from streaming.media.types import MediaError
 from streaming.worker_rpc import call_worker
@@ -158,6 +163,12 @@ async def _check_camera(camera: str) -> dict[str, dict]:
     }
 
 
+def summary(overall: str, components: dict[str, dict]) -> dict:
+    """What anyone may read: the status word and each component's status."""
+    return {"status": overall,
+            "components": {name: {"status": c["status"]} for name, c in components.items()}}
+
+
 async def health(request):
     cameras = await camera_slugs()
     database, disk, *per_camera = await asyncio.gather(
@@ -175,7 +186,11 @@ async def health(request):
                             "status": worst(e["status"] for e in entries.values()),
                             "cameras": entries}
     overall = worst(c["status"] for c in components.values())
-    summary = {slug: worst(c["status"] for c in checks.values())
-               for slug, checks in by_camera.items()}
-    return JsonResponse({"status": overall, "cameras": summary, "components": components},
+    per_camera_status = {slug: worst(c["status"] for c in checks.values())
+                         for slug, checks in by_camera.items()}
+    if not await is_staff_or_loopback(request):
+        return JsonResponse(summary(overall, components),
+                            status=503 if overall == "error" else 200)
+    return JsonResponse({"status": overall, "cameras": per_camera_status,
+                         "components": components},
                         status=503 if overall == "error" else 200)

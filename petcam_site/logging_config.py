@@ -4,6 +4,8 @@ LOG_LEVEL sets the level of petcam's own loggers and the root (INFO by
 default); chatty libraries (aioice, aiortc, daphne's access log) stay at
 WARNING unless LOG_LEVEL=DEBUG. Repeated faults (garbage slots, bad SPS...)
 are folded by streaming/burst_log.py, so one line per burst, with a count.
+Credentials in URLs (a signed link's `sig=`, a WebSocket's `token=`) are cut out of
+every line (petcam_site/access_log.py), whichever logger writes it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,10 @@ def build(level: str = "INFO", fmt: str = "text") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"petcam": formatter},
-        "filters": {"skip_health_503": {"()": SkipHealth503}},
-        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "petcam"}},
+        "filters": {"skip_health_503": {"()": SkipHealth503},
+                    "redact_secrets": {"()": "petcam_site.access_log.RedactSecrets"}},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "petcam",
+                                 "filters": ["redact_secrets"]}},
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django": {"level": level if level != "DEBUG" else "INFO"},

@@ -2,53 +2,30 @@
 
 Each enabled camera's worker is asked over the channel layer (RPC op
 "metrics", a short timeout, all cameras at once); one that does not answer
-shows as petcam_worker_up{camera} 0. Allowed from loopback (REMOTE_ADDR, never
-X-Forwarded-For) or with a staff user's token (Authorization: Bearer/Token) or
-staff session; anyone else gets 403.
+shows as petcam_worker_up{camera} 0. Allowed from loopback (REMOTE_ADDR, which
+petcam_site/proxy_headers.py takes from trusted proxies only) or with a staff user's
+token (Authorization: Bearer/Token) or staff session; anyone else gets 403.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import time
 from collections.abc import Iterable
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from rest_framework.exceptions import AuthenticationFailed
 
-from petcam_site.auth import BearerTokenAuthentication
+from petcam_site.auth import is_staff_or_loopback
 from petcam_site.health import camera_slugs
 from streaming import metric_families
 from streaming.worker_rpc import call_worker
 
 log = logging.getLogger("petcam.metrics")
-
-
-def is_loopback(address: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1
-    return (mapped or ip).is_loopback
-
-
-async def _is_staff(request: HttpRequest) -> bool:
-    try:
-        found = await sync_to_async(BearerTokenAuthentication().authenticate)(request)
-    except AuthenticationFailed:
-        return False
-    if found is not None:
-        return bool(found[0].is_active and found[0].is_staff)
-    user = await request.auser()
-    return bool(user.is_active and user.is_staff)
 
 
 async def _worker_families(camera: str, timeout: float) -> tuple[bool, list[Metric]]:
@@ -88,7 +65,7 @@ def merge(results: dict[str, tuple[bool, list[Metric]]], scrape_seconds: float) 
 
 
 async def metrics(request: HttpRequest) -> HttpResponse:
-    if not is_loopback(request.META.get("REMOTE_ADDR", "")) and not await _is_staff(request):
+    if not await is_staff_or_loopback(request):
         return JsonResponse({"error": "forbidden",
                              "detail": "/metrics is served to loopback or to a staff token."},
                             status=403)

@@ -15,7 +15,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from petcam_site import logging_config, secret_key
+from petcam_site import logging_config, proxy_headers, secret_key, sqlite_file
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PETCAM_VAR_DIR", BASE_DIR / "var"))
@@ -62,12 +62,16 @@ INSTALLED_APPS = [
     "channels",
     "django_prometheus",  # request/DB figures on /metrics (petcam_site/metrics.py)
     "rest_framework",
+    # Only for the one-time move of old clear-text keys (accounts/migrations/0002): nothing
+    # authenticates with DRF's tokens any more; knox's hashed ones replace them.
     "rest_framework.authtoken",
+    "knox",
     "axes",
     "drf_spectacular",
     "streaming",
     "recordings",
     "detections",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -81,6 +85,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "petcam_site.security_headers.ContentSecurityPolicyMiddleware",
+    # Refuses login POSTs from an address with too many failures (petcam_site/login_guard).
+    "petcam_site.login_guard.address_guard",
     # Last: turns a login locked out by django-axes into petcam_site/login_guard's answer.
     "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -119,6 +125,8 @@ else:
             "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
         }
     }
+    # Owner-only (0600), made before SQLite would make it 0644 (petcam_site/sqlite_file.py).
+    sqlite_file.secure(DATABASES["default"]["NAME"])
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer: in-memory by default, REDIS_URL in production ---
@@ -138,12 +146,31 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The cache holds the per-address login failures (petcam_site/login_guard.py): in Redis
+# when there is one, so every daphne process counts together; else in the process.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": os.environ.get("PETCAM_CHANNEL_PREFIX", "petcam")}}
 
+# Checked wherever a password is set by a person (admin, `changepassword`, password change).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("PETCAM_PASSWORD_MIN_LENGTH", 10)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# API tokens (accounts/models.py, django-rest-knox): stored as SHA-512 digests, shown once.
+# A new token lives PETCAM_TOKEN_TTL_DAYS (0: until revoked); a user holds at most
+# PETCAM_TOKENS_PER_USER live ones.
+KNOX_TOKEN_MODEL = "accounts.ApiToken"
+PETCAM_TOKEN_TTL_DAYS = float(os.environ.get("PETCAM_TOKEN_TTL_DAYS", "30"))
+PETCAM_TOKENS_PER_USER = env_int("PETCAM_TOKENS_PER_USER", 20)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=PETCAM_TOKEN_TTL_DAYS) if PETCAM_TOKEN_TTL_DAYS > 0 else None,
+    "AUTO_REFRESH": False,  # an expiry is a promise: use does not extend it
+}
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 # django-axes first: it refuses a locked-out login before any password is checked.
@@ -160,6 +187,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "petcam_site.login_guard.lockout_response"
 AXES_VERBOSE = False  # petcam_site/login_guard logs lockouts in one line
+# And per address, whatever the usernames (petcam_site/login_guard.py): this many failed
+# logins from one address within the lockout time refuse its logins until they age out.
+PETCAM_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("PETCAM_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 
 # --- Security headers and cookies ---
 # Behind TLS (PETCAM_TLS=1): cookies only over HTTPS, and HSTS. Behind a TLS-terminating
@@ -172,6 +202,17 @@ SECURE_HSTS_PRELOAD = env_bool("PETCAM_HSTS_PRELOAD", False)
 SECURE_SSL_REDIRECT = env_bool("PETCAM_SSL_REDIRECT", False)
 if env_bool("PETCAM_PROXY_SSL_HEADER", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies whose X-Forwarded-For is believed (petcam_site/proxy_headers.py):
+# addresses or networks, comma-separated, e.g. "127.0.0.1,::1". Empty: none, the
+# connection's address is the client's. Run daphne without --proxy-headers.
+PETCAM_TRUSTED_PROXIES = [p.strip() for p in
+                          os.environ.get("PETCAM_TRUSTED_PROXIES", "").split(",") if p.strip()]
+try:
+    proxy_headers.parse_networks(PETCAM_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+# One line per request on the `petcam.access` logger, credentials cut (access_log.py).
+PETCAM_ACCESS_LOG = env_bool("PETCAM_ACCESS_LOG", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -199,6 +240,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["petcam_site.parsers.JSONParser",
                                "rest_framework.parsers.FormParser",
                                "rest_framework.parsers.MultiPartParser"],
+    # Throttles (none yet) count REMOTE_ADDR: petcam_site/proxy_headers.py already took
+    # it from trusted proxies; DRF's default would believe any X-Forwarded-For.
+    "NUM_PROXIES": 0,
     # ?format= is ours (CSV export), not DRF's renderer override.
     "URL_FORMAT_OVERRIDE": None,
     # GET /api/schema/ (drf-spectacular); tests/support/openapi.json is the reviewed copy.
@@ -278,8 +322,9 @@ PETCAM_ALLOW_LOCAL_CANDIDATES = env_bool("PETCAM_ALLOW_LOCAL_CANDIDATES", False)
 # Detection history: one detector result stored per this many seconds, kept this many days.
 PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
 PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))
-# Recording playback: a signed HLS link (?sig=) stays valid this many seconds.
-PETCAM_HLS_LINK_SECONDS = env_int("PETCAM_HLS_LINK_SECONDS", 2 * 3600)
+# Recording playback: a signed HLS link (?sig=) stays valid this many seconds plus the
+# recording's length; a password change or token revoke ends it at once (signed_links.py).
+PETCAM_HLS_LINK_SECONDS = env_int("PETCAM_HLS_LINK_SECONDS", 15 * 60)
 # Recorder: queue depth before it drops to the next IDR, default format, how
 # often live figures are saved, and the free space below which a start is refused.
 PETCAM_RECORDER_QUEUE_FRAMES = env_int("PETCAM_RECORDER_QUEUE_FRAMES", 300)

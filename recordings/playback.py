@@ -32,6 +32,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from accounts.models import ApiToken
 from petcam_site.api_schema import RANGE_HEADER, errors
 from petcam_site.permissions import VIEW_RECORDINGS, can_see_recording, role_required
 
@@ -192,9 +193,12 @@ class RecordingHlsLink(PlaybackView):
         _file(rec)
         if rec.format != Recording.Format.MP4:
             raise NotFragmented()
-        sig = signed_links.sign(rec.pk, request.user.pk)
+        # Bound to the credentials it was asked with: a token (request.auth) or a session.
+        token = request.auth if isinstance(request.auth, ApiToken) else None
+        duration = rec.duration if rec.status != Recording.Status.RECORDING else 0.0
+        sig = signed_links.sign(rec.pk, request.user, token, duration_s=duration)
         return Response({"url": f"{reverse('recording-hls', args=[rec.pk])}?sig={quote(sig)}",
-                         "expires_in": signed_links.lifetime()})
+                         "expires_in": signed_links.lifetime(duration)})
 
 
 class RecordingHlsPlaylist(PlaybackView):

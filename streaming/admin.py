@@ -1,6 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 
 from streaming.media.sources import mask_credentials
 
@@ -30,13 +28,4 @@ class CameraAccessInline(admin.TabularInline):
     verbose_name_plural = "Camera access: listed cameras only (none listed: all cameras)"
 
 
-_User = get_user_model()
-admin.site.unregister(_User)
-
-
-@admin.register(_User)
-class PetcamUserAdmin(UserAdmin):
-    """Django's user admin plus per-camera access; roles are the groups (viewers,
-    operators, admins)."""
-
-    inlines = [*UserAdmin.inlines, CameraAccessInline]
+# The user page that shows this inline is accounts/admin.py's (with the admin's rights).

@@ -53,12 +53,11 @@ REFUSALS = {  # camera_refusal() -> (detail, close code)
 
 @database_sync_to_async
 def authenticate_token(key: str):
-    """(user, token row) for an API token key, or None (unknown key, inactive user). The
-    one place that knows the token model."""
-    from rest_framework.authtoken.models import Token
+    """(user, token row) for an API token key, or None (unknown, expired, revoked, inactive
+    user). The one place here that knows the token model."""
+    from accounts.tokens import authenticate_key  # hashed, expiring tokens (django-rest-knox)
 
-    token = Token.objects.select_related("user").filter(key=key).first()
-    return (token.user, token) if token and token.user.is_active else None
+    return authenticate_key(key)
 
 
 async def session_user(session_key: str | None):

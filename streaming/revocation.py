@@ -37,7 +37,7 @@ def _tag(kind: str, value: object) -> str:
 
 
 def token_credential(token) -> str:
-    """Tag of an API token row (DRF's Token; any token model with a pk works the same)."""
+    """Tag of an API token row (accounts.ApiToken; any token model with a pk works the same)."""
     return _tag(token._meta.label_lower, token.pk)
 
 

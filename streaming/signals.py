@@ -148,7 +148,7 @@ def logged_out(sender, request, user, **kwargs) -> None:
 
 def connect() -> None:
     """Hook the receivers up (StreamingConfig.ready())."""
-    from rest_framework.authtoken.models import Token
+    from accounts.models import ApiToken
 
     from .models import CameraAccess
 
@@ -168,5 +168,5 @@ def connect() -> None:
                       dispatch_uid=uid + "camera_access_saved")
     post_delete.connect(camera_access_changed, sender=CameraAccess,
                         dispatch_uid=uid + "camera_access_deleted")
-    post_delete.connect(token_deleted, sender=Token, dispatch_uid=uid + "token_deleted")
+    post_delete.connect(token_deleted, sender=ApiToken, dispatch_uid=uid + "token_deleted")
     user_logged_out.connect(logged_out, dispatch_uid=uid + "logged_out")

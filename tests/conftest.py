@@ -29,6 +29,22 @@ def _seeded_default_camera(request):
     import_module("streaming.migrations.0002_seed_default_camera").seed(apps, None)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_login_failure_counts():
+    """The per-address login cap (petcam_site/login_guard.py) counts failures in the
+    cache, which outlives a test in this process: every test starts from zero. Only a
+    local-memory cache is cleared (a Redis one could be somebody else's)."""
+    from django.conf import settings
+
+    if not settings.configured:
+        return
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
 @pytest.fixture
 def shm_name():
     """A unique segment name, removed after the test."""

@@ -31,7 +31,6 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from recordings.models import Recording, recording_relpath
 from streaming.media.shm import segment as shm_segment
@@ -45,6 +44,7 @@ from tests.support.processes import (
     start_site,
 )
 from tests.support.roles import make_user
+from tests.support.tokens import make_token
 from tests.support.webrtc_client import http, wait_live
 
 USERS = ("anonymous", "norole", "viewer", "operator", "admin", "superuser", "limited")
@@ -225,7 +225,7 @@ def world(db, settings, tmp_path) -> World:
         "superuser": make_user("root", superuser=True),
         "limited": make_user("limited", "viewers", cameras=("garden",)),
     }
-    tokens = {name: Token.objects.create(user=user).key for name, user in users.items()}
+    tokens = {name: make_token(user) for name, user in users.items()}
     now = timezone.now()
     recs = [Recording.objects.create(camera=cam, file=recording_relpath(cam, now, "h264"),
                                      format="h264", status="complete", started_at=now)
@@ -407,6 +407,10 @@ def test_roles_are_seeded_by_the_migration(db):
     assert perms["operators"] < perms["admins"]
     assert {"auth.change_user", "streaming.change_camera",
             "streaming.add_cameraaccess"} <= perms["admins"]
+    # API tokens: listed and revoked, never made for someone else, never DRF's clear keys
+    assert {"accounts.view_apitoken", "accounts.delete_apitoken"} <= perms["admins"]
+    assert not {p for p in perms["admins"]
+                if p.startswith("authtoken.") or p == "accounts.add_apitoken"}
 
 
 # --- part 2: one real site ------------------------------------------------------------------
@@ -414,7 +418,7 @@ def test_roles_are_seeded_by_the_migration(db):
 MAKE_USERS = """
 import json
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from tests.support.tokens import make_token
 from streaming.models import Camera, CameraAccess
 garden = Camera.objects.create(slug="garden", name="Garden", stream_segment={segment!r})
 def user(name, group=None):
@@ -426,7 +430,7 @@ users = {{"norole": user("norole"), "viewer": user("viewer", "viewers"),
          "operator": user("operator", "operators"), "limited": user("limited", "viewers"),
          "superuser": User.objects.create_superuser("root", password=None)}}
 CameraAccess.objects.create(user=users["limited"], camera=garden)
-print(json.dumps({{n: Token.objects.create(user=u).key for n, u in users.items()}}))
+print(json.dumps({{n: make_token(u) for n, u in users.items()}}))
 """
 
 

@@ -29,11 +29,11 @@ from tests.support.webrtc_client import Site, WebRtcClient, http, running_site, 
 
 MAKE_USERS = """
 import json
-from rest_framework.authtoken.models import Token
 from tests.support.roles import make_user
 users = {"alice": make_user("alice", "viewers"), "bob": make_user("bob", "viewers"),
          "olga": make_user("olga", "operators")}
-print(json.dumps({n: Token.objects.create(user=u).key for n, u in users.items()}))
+from tests.support.tokens import make_token
+print(json.dumps({n: make_token(u) for n, u in users.items()}))
 """
 
 

@@ -103,11 +103,11 @@ def create_admin(env: dict[str, str]) -> tuple[str, str]:
 
 
 def create_token(env: dict[str, str], username: str) -> str:
-    """A DRF API token for `username`, as a mobile app would hold."""
+    """A new API token for `username`, as a mobile app would hold (tests/support/tokens.py)."""
     out = manage(env, "shell", "-c",
                  "from django.contrib.auth.models import User;"
-                 "from rest_framework.authtoken.models import Token;"
-                 f"print(Token.objects.create(user=User.objects.get(username={username!r})).key)")
+                 "from tests.support.tokens import make_token;"
+                 f"print(make_token(User.objects.get(username={username!r})))")
     return out.strip().splitlines()[-1]
 
 

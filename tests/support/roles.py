@@ -10,8 +10,11 @@ ROLES = ("viewers", "operators", "admins")
 
 
 def ensure_roles() -> None:
-    """The groups as migration 0004 seeds them (a transactional test's flush removes them)."""
+    """The groups as the migrations seed them (a transactional test's flush removes them):
+    streaming 0004 makes the roles, accounts 0003 gives admins the token rights."""
     import_module("streaming.migrations.0004_seed_roles").assign_roles(Group, Permission)
+    import_module("accounts.migrations.0003_admins_token_rights").retarget_admins(Group,
+                                                                               Permission)
 
 
 def make_user(username: str, role: str | None = None, *, cameras: tuple[str, ...] = (),

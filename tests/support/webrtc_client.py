@@ -78,7 +78,7 @@ def http(method: str, url: str, body: bytes | None = None,
 
 
 def get_token(base: str, username: str, password: str) -> str:
-    """A DRF token from POST /api/auth/token/ (what the mobile app does)."""
+    """A new API token from POST /api/auth/token/ (what the mobile app does)."""
     reply = http("POST", base.rstrip("/") + "/api/auth/token/",
                  json.dumps({"username": username, "password": password}).encode(),
                  {"Content-Type": "application/json"})
@@ -151,7 +151,7 @@ class Site:
 @contextlib.contextmanager
 def running_site(env: dict[str, str], logs: Path, *, plain_daphne: bool = False,
                  migrate: bool = True) -> Iterator[Site]:
-    """Migrate, create the admin, start the site, get a DRF token; stop the site after."""
+    """Migrate, create the admin, start the site, get an API token; stop the site after."""
     username, password = install(env) if migrate else create_admin(env)
     port = pick_free_port()
     proc = start_site(env, port, logs, plain_daphne=plain_daphne)

@@ -1,6 +1,7 @@
-"""The account page (/account/) and DELETE /api/auth/token/: create, show once, regenerate,
-revoke; a revoked key stops working at once. Forms are posted with CSRF checks on, as a
-browser does. One Chromium screenshot of the page at a phone's width."""
+"""The account page (/account/) and DELETE /api/auth/token/: create named tokens, show a
+key once, revoke one or all; a revoked key stops working at once. Forms are posted with
+CSRF checks on, as a browser does. One Chromium screenshot of the page at a phone's width.
+Hashing, expiry and the migration of old keys: tests/unit/test_tokens_hashed.py."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import re
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
 from tests.support.browser import launch, screenshot
 from tests.support.roles import make_user
+from tests.support.tokens import make_token
 
 PHONE = {"width": 390, "height": 844}
 
@@ -22,12 +24,18 @@ def browser_client(user) -> Client:
     return client
 
 
-def act(client: Client, action: str):
+def act(client: Client, action: str, **fields: str):
     """Press one of the page's buttons: GET the page for the CSRF cookie, POST the form."""
     page = client.get("/account/")
     csrf = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.content)
-    return client.post("/account/", {"action": action,
+    return client.post("/account/", {"action": action, **fields,
                                      "csrfmiddlewaretoken": csrf.group(1).decode()})
+
+
+def new_key(page: str) -> str:
+    found = re.search(r'id="new-token-key">([0-9a-f]+)<', page)
+    assert found, page
+    return found.group(1)
 
 
 def api_status(key: str, method: str = "get", path: str = "/api/recordings/") -> int:
@@ -46,47 +54,65 @@ def test_anonymous_is_sent_to_login(db):
     assert revoke.status_code in (401, 403) and revoke.json()["error"] == "not_authenticated"
 
 
-def test_create_show_once_regenerate_revoke(viewer):
+def test_create_show_once_several_named_revoke(viewer):
     client = browser_client(viewer)
     page = client.get("/account/").content.decode()
     assert "You have no API token" in page and "viewers" in page
     assert 'href="/account/"' in page  # linked from the nav
 
-    created = act(client, "create")
+    created = act(client, "create", name="Pixel 8", lifetime="7")
     assert created.status_code == 302 and created["Location"] == "/account/"
-    key = Token.objects.get(user=viewer).key
     shown = client.get("/account/")
     assert shown["Cache-Control"].startswith("max-age=0") and "no-store" in shown["Cache-Control"]
-    assert key in shown.content.decode()  # shown once, right after it was made
-    assert api_status(key) == 200
+    phone = new_key(shown.content.decode())  # shown once, right after it was made
+    assert api_status(phone) == 200
     again = client.get("/account/").content.decode()
-    assert key not in again and f"{key[:6]}…" in again  # afterwards only its first characters
+    assert phone not in again and f"{phone[:6]}…" in again  # afterwards only its first characters
+    assert "Pixel 8" in again
 
-    assert act(client, "regenerate").status_code == 302
-    new_key = Token.objects.get(user=viewer).key
-    assert new_key != key and new_key in client.get("/account/").content.decode()
-    assert api_status(key) in (401, 403) and api_status(new_key) == 200
+    act(client, "create", name="Prometheus")
+    scraper = new_key(client.get("/account/").content.decode())
+    tokens = {t.name: t for t in ApiToken.objects.filter(user=viewer)}
+    assert set(tokens) == {"Pixel 8", "Prometheus"}
+    assert api_status(phone) == 200 and api_status(scraper) == 200
 
-    assert act(client, "revoke").status_code == 302
-    assert not Token.objects.filter(user=viewer).exists()
-    assert api_status(new_key) in (401, 403)
+    # revoking one leaves the other working
+    assert act(client, "revoke", token=tokens["Pixel 8"].pk).status_code == 302
+    assert api_status(phone) in (401, 403) and api_status(scraper) == 200
+    assert "Pixel 8" not in client.get("/account/").content.decode()
+
+    act(client, "create", name="tablet")
+    assert act(client, "revoke_all").status_code == 302
+    assert not ApiToken.objects.filter(user=viewer).exists()
+    assert api_status(scraper) in (401, 403)
     assert "You have no API token" in client.get("/account/").content.decode()
 
 
-def test_forms_need_csrf(viewer):
+def test_nobody_revokes_someone_else_s_token_from_the_page(viewer):
+    other = make_user("dog", "viewers")
+    theirs = make_token(other)
+    victim = ApiToken.objects.get(user=other)
+    act(browser_client(viewer), "revoke", token=victim.pk)
+    assert api_status(theirs) == 200
+
+
+def test_forms_need_csrf_and_known_values(viewer):
     client = browser_client(viewer)
     assert client.post("/account/", {"action": "create"}).status_code == 403
-    assert not Token.objects.filter(user=viewer).exists()
+    assert not ApiToken.objects.filter(user=viewer).exists()
     assert act(client, "explode").status_code == 400
+    assert act(client, "create", lifetime="100000").status_code == 400
+    assert not ApiToken.objects.filter(user=viewer).exists()
 
 
-def test_delete_api_token_revokes_the_callers_token(viewer):
+def test_delete_api_token_revokes_the_token_it_is_called_with(viewer):
     other = make_user("dog", "viewers")
-    mine, theirs = (Token.objects.create(user=u).key for u in (viewer, other))
+    mine, spare, theirs = make_token(viewer), make_token(viewer, "spare"), make_token(other)
     assert api_status(mine, "delete", "/api/auth/token/") == 204
     assert api_status(mine) in (401, 403)  # revoked at once
     assert api_status(mine, "delete", "/api/auth/token/") in (401, 403)
-    assert api_status(theirs) == 200  # nobody else's token is touched
+    assert api_status(spare) == 200  # the user's other token is not touched
+    assert api_status(theirs) == 200  # nor anybody else's
 
 
 def test_a_user_without_a_role_has_an_account_page_but_no_api(db):
@@ -94,7 +120,7 @@ def test_a_user_without_a_role_has_an_account_page_but_no_api(db):
     client = browser_client(user)
     assert "none yet" in client.get("/account/").content.decode()
     act(client, "create")
-    key = Token.objects.get(user=user).key
+    key = new_key(client.get("/account/").content.decode())
     reply = Client().get("/api/cameras/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert (reply.status_code, reply.json()["error"]) == (403, "forbidden")
 
@@ -104,7 +130,8 @@ def test_account_page_on_a_phone(viewer):
     from playwright.sync_api import sync_playwright
 
     client = browser_client(viewer)
-    act(client, "create")
+    act(client, "create", name="a phone with a long name that must still fit")
+    act(client, "create", name="tablet")
     html = client.get("/account/").content.decode()  # all database work before the browser
     with sync_playwright() as p:
         browser = launch(p)
@@ -114,8 +141,8 @@ def test_account_page_on_a_phone(viewer):
             overflow = page.evaluate(
                 "document.scrollingElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"the page is {overflow}px wider than the phone"
-            for testid in ("new-token", "token-regenerate", "token-revoke"):
-                box = page.get_by_test_id(testid).bounding_box()
+            for testid in ("new-token", "token-create", "token-revoke", "token-revoke-all"):
+                box = page.get_by_test_id(testid).first.bounding_box()
                 assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
             screenshot(page, "account-phone")
         finally:

@@ -16,6 +16,7 @@ import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import av
 import numpy as np
@@ -382,9 +383,8 @@ def test_detections_answer_in_recording_seconds(recording, api):
 
 
 @pytest.mark.django_db
-def test_signed_links_expire_and_follow_the_user_s_access(recording, monkeypatch):
-    from django.core import signing
-
+def test_signed_links_expire_and_follow_the_user_s_access(recording):
+    """Lifetimes, password changes and token revocation: tests/unit/test_signed_links.py."""
     from streaming.models import Camera, CameraAccess
 
     user = make_user("couch", "viewers")
@@ -396,12 +396,10 @@ def test_signed_links_expire_and_follow_the_user_s_access(recording, monkeypatch
     assert anonymous.get(url).status_code == 404
     CameraAccess.objects.filter(user=user).delete()
     # an old link
-    made_at = signing.TimestampSigner.timestamp
-    monkeypatch.setattr(signing.TimestampSigner, "timestamp", lambda self: signing.b62_encode(
-        int(time.time()) - signed_links.lifetime() - 5))
-    old = client_for(user).get(f"/api/recordings/{recording.pk}/hls/link/").json()["url"]
-    monkeypatch.setattr(signing.TimestampSigner, "timestamp", made_at)
-    reply = anonymous.get(old)
+    old = signed_links.sign(recording.pk, user,
+                            now=time.time() - signed_links.lifetime(recording.duration) - 5,
+                            duration_s=recording.duration)
+    reply = anonymous.get(f"/api/recordings/{recording.pk}/hls/index.m3u8?sig={quote(old)}")
     assert reply.status_code in (401, 403) and reply.json()["error"] == "link_expired"
     user.is_active = False
     user.save()

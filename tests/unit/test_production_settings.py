@@ -17,7 +17,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 
-from petcam_site import secret_key, security_headers
+from petcam_site import secret_key, security_headers, sqlite_file
 from petcam_site.secret_key import DEV_SECRET_KEY
 from tests.support.processes import ROOT, site_env
 
@@ -77,6 +77,8 @@ def test_production_configurations(tmp_path):
     key_file = tmp_path / "d" / "var" / "secret_key"
     assert key_file.read_text().strip() == embedded["key"] and len(embedded["key"]) >= 50
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # the SQLite file too (issue 14: it was 0644, readable by anyone on the machine)
+    assert stat.S_IMODE((key_file.parent / "petcam.sqlite3").stat().st_mode) == 0o600
     assert not (embedded["session_secure"] or embedded["csrf_secure"] or embedded["hsts"])
     # the next process of the same install signs with the same key (sessions survive)
     assert secret_key.load(key_file.parent) == embedded["key"]
@@ -120,3 +122,26 @@ def test_two_processes_creating_the_key_at_once_agree(tmp_path, monkeypatch):
     (tmp_path / "secret_key").write_text(first + "\n")  # as the winner left it
     assert secret_key._create(tmp_path / "secret_key") == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["secret_key"]  # no temp files left
+
+
+def test_the_sqlite_file_is_owner_only(tmp_path):
+    """Made 0600 before SQLite would make it 0644; an existing one (and its journal) is
+    tightened at the next start; SQLite then writes into it as into any database."""
+    import sqlite3
+
+    fresh = tmp_path / "new" / "petcam.sqlite3"
+    sqlite_file.secure(fresh)
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600 and fresh.stat().st_size == 0
+    with sqlite3.connect(fresh) as db:
+        db.execute("CREATE TABLE t (x)")
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o600 and fresh.stat().st_size > 0
+
+    old = tmp_path / "old.sqlite3"
+    for path in (old, tmp_path / "old.sqlite3-wal"):
+        path.write_bytes(b"")
+        path.chmod(0o644)
+    sqlite_file.secure(old)
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "old.sqlite3-wal").stat().st_mode) == 0o600
+    sqlite_file.secure(":memory:")  # nothing to do, no file made
+    assert not (ROOT / ":memory:").exists()

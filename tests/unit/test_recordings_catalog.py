@@ -292,11 +292,10 @@ def test_anonymous_users_get_403(db, media, method, suffix):
 
 
 def test_a_token_user_can_list(db, media):
-    from rest_framework.authtoken.models import Token
-    user = make_user("phone", "viewers")
-    token = Token.objects.create(user=user)
+    from tests.support.tokens import make_token
+    key = make_token(make_user("phone", "viewers"))
     make(media)
-    reply = APIClient().get("/api/recordings/", HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    reply = APIClient().get("/api/recordings/", HTTP_AUTHORIZATION=f"Bearer {key}")
     assert reply.status_code == 200 and reply.json()["count"] == 1
 
 

@@ -3,8 +3,23 @@
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand
 from django.utils.crypto import get_random_string
+
+
+def new_password(user) -> str:
+    """16 letters and digits (~95 bits, from `secrets`): no leading '-' that a command
+    line would take for an option, nothing to quote in a shell or URL. Drawn again in
+    the (astronomically rare) case the password rules refuse it, e.g. all digits."""
+    while True:
+        password = get_random_string(16)
+        try:
+            validate_password(password, user)
+        except ValidationError:
+            continue
+        return password
 
 
 class Command(BaseCommand):
@@ -19,9 +34,7 @@ class Command(BaseCommand):
             self.stdout.write("Admin account exists (password was printed on first run; "
                               "reset it with `.venv/bin/python manage.py changepassword admin`).")
             return
-        # 16 letters and digits (~95 bits, from `secrets`): no leading '-' that a
-        # command line would take for an option, nothing to quote in a shell or URL.
-        password = get_random_string(16)
+        password = new_password(users(username=username))
         users.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(self.style.SUCCESS(
             f"Created admin account.  username: {username}  password: {password}\n"
