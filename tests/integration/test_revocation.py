@@ -43,10 +43,10 @@ PASSWORD = "Correct-horse-battery-9"
 USERS = ("alice", "bob", "carol", "dave", "erin", "frank")
 MAKE_USERS = f"""
 import json
-from rest_framework.authtoken.models import Token
+from tests.support.tokens import make_token
 from tests.support.roles import make_user
 users = {{n: make_user(n, "viewers", password={PASSWORD!r}) for n in {USERS!r}}}
-print(json.dumps({{n: [u.pk, Token.objects.create(user=u).key] for n, u in users.items()}}))
+print(json.dumps({{n: [u.pk, make_token(u)] for n, u in users.items()}}))
 """
 CLOSE_WAIT = 10.0  # seconds a socket has to close once its access is gone
 

@@ -41,10 +41,10 @@ WATCHDOG_PERIOD = 1.0
 
 MAKE_USERS = """
 import json
-from rest_framework.authtoken.models import Token
+from tests.support.tokens import make_token
 from tests.support.roles import make_user
 names = ("mallory", "mike", "alice", "bob")
-print(json.dumps({n: Token.objects.create(user=make_user(n, "viewers")).key for n in names}))
+print(json.dumps({n: make_token(make_user(n, "viewers")) for n in names}))
 """
 
 

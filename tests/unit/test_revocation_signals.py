@@ -15,8 +15,9 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
-from rest_framework.authtoken.models import Token
 
+from accounts.models import ApiToken
+from accounts.tokens import create_token, revoke_tokens
 from streaming.models import Camera, CameraAccess
 from streaming.revocation import session_credential, token_credential, user_group
 from streaming.worker_rpc import worker_channel
@@ -153,9 +154,10 @@ def test_a_login_stamp_is_no_change(alice, django_capture_on_commit_callbacks):
 
 def test_a_revoked_token_and_a_logout_name_their_credential(alice,
                                                             django_capture_on_commit_callbacks):
-    token = Token.objects.create(user=alice)
+    token, _key = create_token(alice, "phone")
     tag = token_credential(token)
-    events, requests = changed(alice, django_capture_on_commit_callbacks, token.delete)
+    events, requests = changed(alice, django_capture_on_commit_callbacks, lambda: revoke_tokens(
+        ApiToken.objects.filter(pk=token.pk), by="test"))
     assert events == [event("API token revoked", tag)]
     assert requests == [ended(alice, "API token revoked", tag)]
 
