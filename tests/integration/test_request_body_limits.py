@@ -288,9 +288,12 @@ def test_middleware_passes_bodies_within_the_limit():
 def test_the_site_application_cuts_a_chunked_body_off_before_django_reads_it():
     from petcam_site.asgi import application
 
-    http_app = application.app.application_mapping["http"]
-    assert isinstance(http_app, body_limits.BodySizeLimit)  # outermost
-    start, body = asyncio.run(exchange(application.app, scope(TOKEN), [b"a" * 16384] * 200))
+    router = application  # under the site-wide wrappers (proxy headers, access log, worker)
+    while not hasattr(router, "application_mapping"):
+        router = router.app
+    http_app = router.application_mapping["http"]
+    assert isinstance(http_app, body_limits.BodySizeLimit)  # outermost of the http side
+    start, body = asyncio.run(exchange(router, scope(TOKEN), [b"a" * 16384] * 200))
     assert start["status"] == 413 and json.loads(body["body"])["error"] == "too_large"
 
 

@@ -43,6 +43,10 @@ def site_env(tmp_path: Path, **extra: str) -> dict[str, str]:
         # Most tests open many viewers with one account; test_viewer_slots.py
         # sets the real limits.
         "PETCAM_MAX_VIEWERS_PER_USER": "0",
+        # Every test client logs in from 127.0.0.1, and schemathesis sends many bad logins:
+        # the per-address cap (tested in tests/unit/test_login_throttle.py) would lock
+        # every later test on a shared site out.
+        "PETCAM_LOGIN_ADDRESS_FAILURE_LIMIT": "100000",
         "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "petcam_site.settings",
     })
