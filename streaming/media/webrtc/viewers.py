@@ -24,6 +24,7 @@ class ViewerLimits:
     shared_packetizer: bool = True  # packetize once for all viewers
     replay_gop: bool = True  # start viewers from the cached GOP (off: wait for an IDR)
     catch_up_bytes_per_s: float = 10e6  # pacing of that replay
+    lean_sender: bool = True  # our per-frame RTP loop instead of aiortc's per-packet one
 
 
 class Viewers:
@@ -65,7 +66,7 @@ class Viewers:
                                 shared_packetizer=self.limits.shared_packetizer,
                                 replay_gop=self.limits.replay_gop,
                                 catch_up_bytes_per_s=self.limits.catch_up_bytes_per_s,
-                                owner=owner)
+                                owner=owner, lean_sender=self.limits.lean_sender)
         try:
             await session.accept(offer_sdp, stream_profile)
         except BaseException:
@@ -137,6 +138,7 @@ class Viewers:
             "max": self.limits.max_viewers,
             "rejected_full": self.rejected_full,
             "shared_packetizer": self.limits.shared_packetizer,
+            "lean_sender": self.limits.lean_sender,
             "replay_gop": self.limits.replay_gop,
             "sessions": [s.stats() for s in self.sessions.values()],
         }
