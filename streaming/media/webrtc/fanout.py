@@ -31,7 +31,7 @@ from aiortc import RTCRtpSender, clock
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import random_sequence_number
-from aiortc.rtp import RtpPacket, wrap_rtx
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket, wrap_rtx
 from aiortc.utils import random32
 
 from streaming.media.webrtc import aiortc_compat as compat
@@ -43,6 +43,27 @@ log = logging.getLogger("petcam.viewer")
 
 FIRST_WORD = struct.Struct("!BBH")  # V/P/X/CC, M/PT, sequence number
 HISTORY_FRAMES = 64  # NACK answers for ~2 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
+
+
+def rtp_packets(payloads: list[bytes], *, payload_type: int, sequence_number: int,
+                timestamp: int, ssrc: int, extensions: HeaderExtensions,
+                extensions_map: HeaderExtensionsMap) -> list[bytes]:
+    """One frame's RTP packets (before SRTP), the bytes aiortc's RtpPacket.serialize makes
+    for each: the header is serialized once by aiortc, then only the marker and the
+    sequence number change from packet to packet."""
+    template = RtpPacket(payload_type=payload_type, timestamp=timestamp, ssrc=ssrc)
+    template.extensions = extensions
+    header = template.serialize(extensions_map)
+    first_byte, rest = header[0], header[4:]
+    pack_first = FIRST_WORD.pack
+    last = len(payloads) - 1
+    packets = []
+    seq = sequence_number
+    for i, payload in enumerate(payloads):
+        packets.append(pack_first(first_byte, (0x80 if i == last else 0) | payload_type, seq)
+                       + rest + payload)
+        seq = (seq + 1) & 0xFFFF
+    return packets
 
 
 class SentFrame:
@@ -99,7 +120,6 @@ class LeanSender:
     async def _loop(self, internals: compat.SenderInternals, payload_type: int) -> None:
         sender = self.sender
         protect = compat.srtp_protect(sender)
-        pack_first = FIRST_WORD.pack
         seq = random_sequence_number()
         while True:
             au, pts = await self.track.next_unit()
@@ -110,21 +130,14 @@ class LeanSender:
             payloads = self.cache.payloads(au) if self.shared else h264_payloads(au.data)
             timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
             ntp = clock.current_ntp_time()  # once per frame, not twice per packet
-            header = RtpPacket(payload_type=payload_type, timestamp=timestamp,
-                               ssrc=internals.ssrc)
-            header.extensions.abs_send_time = (ntp >> 14) & 0x00FFFFFF
-            header.extensions.mid = internals.mid
-            template = header.serialize(internals.extensions)
-            first_byte, rest = template[0], template[4:]
-            self._history.append(SentFrame(seq, timestamp, header.extensions, payloads))
-
-            last = len(payloads) - 1
-            datagrams = []
-            for i, payload in enumerate(payloads):
-                marker = 0x80 if i == last else 0
-                datagrams.append(protect(pack_first(first_byte, marker | payload_type, seq)
-                                         + rest + payload))
-                seq = (seq + 1) & 0xFFFF
+            extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
+                                          mid=internals.mid)
+            self._history.append(SentFrame(seq, timestamp, extensions, payloads))
+            datagrams = [protect(packet) for packet in rtp_packets(
+                payloads, payload_type=payload_type, sequence_number=seq,
+                timestamp=timestamp, ssrc=internals.ssrc, extensions=extensions,
+                extensions_map=internals.extensions)]
+            seq = (seq + len(payloads)) & 0xFFFF
             await self._send(datagrams)
 
             self.packets += len(payloads)
