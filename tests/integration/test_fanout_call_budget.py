@@ -18,105 +18,37 @@ from __future__ import annotations
 
 import asyncio
 import cProfile
-import json
 import pstats
-import time
 
-from streaming.media.hub import Hub
-from streaming.media.types import AccessUnit
 from streaming.media.webrtc.aiortc_compat import h264_payloads
-from streaming.media.webrtc.viewers import ViewerLimits, Viewers
-from tests.support.webrtc_client import HttpReply, LoopThread, WebRtcClient
+from tests.support.inprocess_fanout import access_unit, fanout, wait_received
 
 VIEWERS = 4
 FRAMES = 60  # two GOPs at 30 fps
 CALLS_PER_PACKET = 25  # see the module docstring; lower it when the path gets leaner
 
-SPS = bytes.fromhex("000000016764001fac2b402802dd80a8101010140000030004000003007b")
-PPS = bytes.fromhex("0000000168ee3cb0")
-
-
-def access_unit(n: int) -> AccessUnit:
-    """Frame n of a 30-frame GOP: NAL structure of a real camera, body of no interest
-    (the viewers do not decode; no zero bytes, so no start code appears inside)."""
-    idr = n % 30 == 0
-    body = bytes(range(1, 256)) * ((150_000 if idr else 35_000) // 255)
-    if idr:
-        data = SPS + PPS + b"\0\0\0\1\x65" + body
-        types = (7, 8, 5)
-    else:
-        data = b"\0\0\0\1\x41" + body
-        types = (1,)
-    return AccessUnit(data, idr, n + 1, time.monotonic(), types)
-
-
-class InProcessViewer(WebRtcClient):
-    """A WebRtcClient whose offer goes straight to the server's Viewers, on its loop."""
-
-    def __init__(self, viewers: Viewers, server_loop: asyncio.AbstractEventLoop,
-                 **kw) -> None:
-        super().__init__("http://unused", None, **kw)
-        self._viewers = viewers
-        self._server_loop = server_loop
-
-    async def send_offer(self, sdp: str) -> HttpReply:
-        future = asyncio.run_coroutine_threadsafe(
-            self._viewers.open(sdp, None), self._server_loop)
-        session = await asyncio.wrap_future(future)
-        body = {"type": "answer", "sdp": session.pc.localDescription.sdp,
-                "session": session.id}
-        return HttpReply(200, {}, json.dumps(body).encode())
-
-
-async def wait_received(clients: list[InProcessViewer], n: int, timeout: float = 60) -> None:
-    """Until every viewer reassembled the first n frames. aiortc's jitter buffer hands a
-    frame over when the next one's first packet arrives, so the newest is still inside."""
-    deadline = time.monotonic() + timeout
-    while min(len(c.frames) for c in clients) < n - 1:
-        assert time.monotonic() < deadline, [len(c.frames) for c in clients]
-        await asyncio.sleep(0.05)
-
 
 async def run_fanout(lean: bool = True) -> tuple[int, int]:
     """(profiled calls, RTP packets sent) for FRAMES frames to VIEWERS viewers."""
-    hub = Hub("budget")
-    viewers = Viewers("budget", hub, ViewerLimits(max_viewers=VIEWERS, replay_gop=False,
-                                                  lean_sender=lean))
-    viewers.start()
-    clients_loop = LoopThread()
-    loop = asyncio.get_running_loop()
-    clients: list[InProcessViewer] = []
-    try:
-        async def connect_all() -> list[InProcessViewer]:
-            made = [InProcessViewer(viewers, loop, name=f"v{i}") for i in range(VIEWERS)]
-            await asyncio.gather(*(c.connect() for c in made))
-            return made
-
-        clients = await asyncio.wrap_future(
-            asyncio.run_coroutine_threadsafe(connect_all(), clients_loop.loop))
+    async with fanout(VIEWERS, replay_gop=False, lean_sender=lean) as f:
         # Warm up (DTLS done, first frames through) outside the profile.
         for n in range(30):
-            hub.publish(access_unit(n))
+            f.hub.publish(access_unit(n))
             await asyncio.sleep(1 / 30)
-        await wait_received(clients, 30)
+        await wait_received(f.clients, 30)
 
         units = [access_unit(30 + n) for n in range(FRAMES)]
         packets = VIEWERS * sum(len(h264_payloads(au.data)) for au in units)
         profile = cProfile.Profile()
         profile.enable()
         for au in units:
-            hub.publish(au)
+            f.hub.publish(au)
             await asyncio.sleep(1 / 30)
-        await wait_received(clients, 30 + FRAMES)
+        await wait_received(f.clients, 30 + FRAMES)
         profile.disable()
-        sent = sum(s.track.frames_sent for s in viewers.sessions.values())
+        sent = sum(s.track.frames_sent for s in f.viewers.sessions.values())
         assert sent == VIEWERS * (30 + FRAMES)
         return pstats.Stats(profile).total_calls, packets
-    finally:
-        for c in clients:
-            asyncio.run_coroutine_threadsafe(c.close(delete=False), clients_loop.loop).result(20)
-        clients_loop.close()
-        await viewers.stop()
 
 
 def test_python_calls_per_rtp_packet_stay_under_the_budget():
