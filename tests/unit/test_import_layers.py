@@ -84,4 +84,7 @@ def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
     dtls = Path(sys.modules["aiortc.rtcdtlstransport"].__file__).read_text()
     for name in ("self._tx_srtp", "self.__tx_bytes", "self.__tx_packets", "def _send_rtp"):
         assert name in dtls, name
+    # aiortc_compat.srtp_protect repeats pylibsrtp's Session.__process on its C handle.
+    srtp = Path(sys.modules["pylibsrtp"].__file__).read_text()
+    assert "func(self._srtp[0], self._cdata, len_p)" in srtp
     assert isinstance(aiortc_compat.video_codec_table(), list)
