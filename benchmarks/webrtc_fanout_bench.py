@@ -352,9 +352,12 @@ def run(args) -> dict:
         senders = {"both": ["aiortc", "lean"], "lean": ["lean"], "aiortc": ["aiortc"]}[
             args.sender]
         cam_fps = float(args.fps)
-        for sender, setting in [(x, y) for x in senders for y in settings]:
+        pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.pacing]
+        for sender, setting, pacing in [(x, y, z) for x in senders for y in settings
+                                        for z in pacings]:
             extra = {} if setting is None else {"PETCAM_SHARED_PACKETIZER": setting}
             extra["PETCAM_LEAN_SENDER"] = "1" if sender == "lean" else "0"
+            extra["PETCAM_PACING"] = pacing
             stack.start_server(extra)
             status = stack.wait_live()
             cam_fps = status["fps"] or cam_fps
@@ -362,6 +365,8 @@ def run(args) -> dict:
             label = "n/a" if reported is None else ("on" if reported else "off")
             if sender == "aiortc":
                 label += " +aiortc loop"  # aiortc's per-packet RTP loop, not petcam's lean one
+            elif pacing == "0":
+                label += " unpaced"  # IDRs leave as one burst (PETCAM_PACING=0)
             if setting is not None and reported is None:
                 notes.append("the worker status has no 'shared_packetizer' key: "
                              "PETCAM_SHARED_PACKETIZER has no effect yet; one run only")
@@ -499,6 +504,9 @@ def main() -> None:
     ap.add_argument("--sender", choices=["lean", "aiortc", "both"], default="lean",
                     help="PETCAM_LEAN_SENDER: petcam's per-frame RTP loop, aiortc's "
                          "per-packet one, or both side by side (aiortc's first)")
+    ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_PACING of the lean sender (IDR bursts spread over half a "
+                         "frame interval); 'both' runs unpaced first")
     ap.add_argument("--seconds", type=float, default=10, help="measurement window per row")
     ap.add_argument("--warmup", type=float, default=3, help="seconds after connecting")
     ap.add_argument("--width", type=int, default=1920)

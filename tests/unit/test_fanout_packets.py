@@ -7,7 +7,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
 from streaming.media.webrtc.aiortc_compat import h264_payloads
-from streaming.media.webrtc.fanout import rtp_packets
+from streaming.media.webrtc.fanout import pace_chunks, rtp_packets
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -66,3 +66,27 @@ def test_a_single_packet_frame_carries_the_marker():
                        ssrc=2, extensions=ext, extensions_map=m)
     assert ours == aiortc_packets([b"\x41abc"], 96, 7, 1, 2, ext, m)
     assert RtpPacket.parse(ours[0], m).marker == 1
+
+
+def test_a_paced_frame_has_one_marker_on_its_last_packet():
+    m = ext_map((MID, 4), (ABS, 2))
+    ext = HeaderExtensions(abs_send_time=1, mid="0")
+    payloads = h264_payloads(AU)
+    whole = rtp_packets(payloads, payload_type=96, sequence_number=10, timestamp=5, ssrc=9,
+                        extensions=ext, extensions_map=m)
+    head = rtp_packets(payloads[:3], payload_type=96, sequence_number=10, timestamp=5,
+                       ssrc=9, extensions=ext, extensions_map=m, ends_frame=False)
+    tail = rtp_packets(payloads[3:], payload_type=96, sequence_number=13, timestamp=5,
+                       ssrc=9, extensions=ext, extensions_map=m)
+    assert head + tail == whole
+
+
+@pytest.mark.parametrize("count", [1, 16, 17, 27, 125, 250])
+def test_pacing_splits_big_frames_into_bursts_within_the_spread(count):
+    burst, pause = pace_chunks(count, burst=16, spread=0.016)
+    chunks = -(-count // burst)
+    if count <= 16:
+        assert (burst, pause) == (count, 0.0)
+    else:
+        assert burst == 16 and chunks >= 2
+        assert pause * (chunks - 1) == pytest.approx(0.016)  # the frame ends within the spread

@@ -13,9 +13,12 @@ all viewers); the RTP header up to the sequence number is built once with
 aiortc's own serializer (so the header extensions are exactly what aiortc
 negotiated and would write, mid and abs-send-time with one clock read); then
 per packet only the first four header bytes, SRTP protect, and one sendto on
-the ICE-selected pair's UDP socket. The packets on the wire are what aiortc's
-loop sends, byte for byte before SRTP, except that abs-send-time is the
-frame's send time rather than each packet's (they differ by microseconds).
+the ICE-selected pair's UDP socket. A live frame of more than PACE_BURST
+packets leaves in bursts of PACE_BURST spread over half a frame interval
+(PETCAM_PACING), so an IDR does not overflow a phone's receive buffer. The
+packets on the wire are what aiortc's loop sends, byte for byte before SRTP,
+except that abs-send-time is that of the burst rather than of each packet
+(they differ by microseconds).
 """
 
 from __future__ import annotations
@@ -43,20 +46,34 @@ log = logging.getLogger("petcam.viewer")
 
 FIRST_WORD = struct.Struct("!BBH")  # V/P/X/CC, M/PT, sequence number
 HISTORY_FRAMES = 64  # NACK answers for ~2 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
+PACE_BURST = 16  # packets (~19 KB) a viewer's socket gets back to back at most, when pacing
+PACE_SPREAD = 0.5 / 30  # s: a live frame's packets leave within half a 30 fps frame interval
+
+
+def pace_chunks(count: int, burst: int = PACE_BURST, spread: float = PACE_SPREAD
+                ) -> tuple[int, float]:
+    """(packets per chunk, pause after each chunk but the last) for a frame of `count`
+    packets: an IDR (100-300 KB, 100+ packets) leaves as a few bursts spread over
+    `spread` seconds instead of one burst a Wi-Fi receiver's buffer cannot hold."""
+    if count <= burst:
+        return count, 0.0
+    chunks = -(-count // burst)
+    return burst, spread / (chunks - 1)
 
 
 def rtp_packets(payloads: list[bytes], *, payload_type: int, sequence_number: int,
                 timestamp: int, ssrc: int, extensions: HeaderExtensions,
-                extensions_map: HeaderExtensionsMap) -> list[bytes]:
-    """One frame's RTP packets (before SRTP), the bytes aiortc's RtpPacket.serialize makes
+                extensions_map: HeaderExtensionsMap, ends_frame: bool = True) -> list[bytes]:
+    """A frame's RTP packets (before SRTP), the bytes aiortc's RtpPacket.serialize makes
     for each: the header is serialized once by aiortc, then only the marker and the
-    sequence number change from packet to packet."""
+    sequence number change from packet to packet. The last one carries the marker if
+    `ends_frame` (false for a paced frame's earlier bursts)."""
     template = RtpPacket(payload_type=payload_type, timestamp=timestamp, ssrc=ssrc)
     template.extensions = extensions
     header = template.serialize(extensions_map)
     first_byte, rest = header[0], header[4:]
     pack_first = FIRST_WORD.pack
-    last = len(payloads) - 1
+    last = len(payloads) - 1 if ends_frame else -1
     packets = []
     seq = sequence_number
     for i, payload in enumerate(payloads):
@@ -82,8 +99,10 @@ class LeanSender:
     """Runs in place of one RTCRtpSender's RTP loop (for a PassthroughTrack)."""
 
     def __init__(self, sender: RTCRtpSender, track: PassthroughTrack,
-                 cache: PayloadCache = PAYLOADS, shared: bool = True) -> None:
+                 cache: PayloadCache = PAYLOADS, shared: bool = True, pacing: bool = True
+                 ) -> None:
         self.sender = sender
+        self.pacing = pacing
         self.track = track
         self.cache = cache
         self.shared = shared
@@ -128,23 +147,37 @@ class LeanSender:
             if sender.transport.state != "connected":
                 raise ConnectionError("DTLS transport not connected")
             payloads = self.cache.payloads(au) if self.shared else h264_payloads(au.data)
+            if not payloads:
+                continue
             timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
             ntp = clock.current_ntp_time()  # once per frame, not twice per packet
-            extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
-                                          mid=internals.mid)
-            self._history.append(SentFrame(seq, timestamp, extensions, payloads))
-            datagrams = [protect(packet) for packet in rtp_packets(
-                payloads, payload_type=payload_type, sequence_number=seq,
-                timestamp=timestamp, ssrc=internals.ssrc, extensions=extensions,
-                extensions_map=internals.extensions)]
-            seq = (seq + len(payloads)) & 0xFFFF
-            await self._send(datagrams)
+            count = len(payloads)
+            burst, pause = count, 0.0
+            if self.pacing and self.track.last_was_live:
+                burst, pause = pace_chunks(count)
+            sent_octets = 0
+            for start in range(0, count, burst):
+                if start:
+                    await asyncio.sleep(pause)
+                    ntp = clock.current_ntp_time()
+                extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
+                                              mid=internals.mid)
+                if not start:
+                    self._history.append(SentFrame(seq, timestamp, extensions, payloads))
+                datagrams = [protect(packet) for packet in rtp_packets(
+                    payloads[start:start + burst], payload_type=payload_type,
+                    sequence_number=(seq + start) & 0xFFFF, timestamp=timestamp,
+                    ssrc=internals.ssrc, extensions=extensions,
+                    extensions_map=internals.extensions, ends_frame=start + burst >= count)]
+                await self._send(datagrams)
+                sent_octets += sum(map(len, datagrams))
+            seq = (seq + count) & 0xFFFF
 
             self.packets += len(payloads)
             self.octets += sum(map(len, payloads))
             compat.set_sender_counters(sender, ntp_timestamp=ntp, rtp_timestamp=timestamp,
                                        octets=self.octets, packets=self.packets)
-            compat.count_dtls_sent(sender, len(datagrams), sum(map(len, datagrams)))
+            compat.count_dtls_sent(sender, count, sent_octets)
 
     # --- sending ---------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ class ViewerSession:
                  queue_frames: int, on_closed: Callable[[ViewerSession], None],
                  shared_packetizer: bool = True, replay_gop: bool = True,
                  catch_up_bytes_per_s: float = 10e6, owner: int | None = None,
-                 lean_sender: bool = True) -> None:
+                 lean_sender: bool = True, pacing: bool = True) -> None:
         self.id = secrets.token_hex(8)
         self.camera = camera
         # The user who opened it (None: the web tier sent no id). Only they, or a user
@@ -60,6 +60,7 @@ class ViewerSession:
         self.replay_gop = replay_gop
         self.packetizer: SharedPacketizer | None = None
         self.lean_sender = lean_sender
+        self.pacing = pacing
         self.sender: LeanSender | None = None  # the lean RTP loop, when on
         servers = [RTCIceServer(**s) for s in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
@@ -91,7 +92,7 @@ class ViewerSession:
         self._watch_rtcp(transceiver.sender)
         if self.lean_sender:
             self.sender = LeanSender(transceiver.sender, self.track,
-                                     shared=self.shared_packetizer)
+                                     shared=self.shared_packetizer, pacing=self.pacing)
         else:  # aiortc's own per-packet loop, with our stand-in encoder
             self.packetizer = SharedPacketizer(self.track, transceiver.sender,
                                                shared=self.shared_packetizer)

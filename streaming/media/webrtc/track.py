@@ -78,6 +78,7 @@ class PassthroughTrack(MediaStreamTrack):
         self.bytes_sent = 0
         self.first_frame_at: float | None = None
         self.last_unit = None  # the AccessUnit behind the last packet (shared packetizer)
+        self.last_was_live = False  # False: catching up (already paced by catch_up_rate)
 
     async def recv(self) -> av.Packet:
         """For aiortc's own sender loop: the next access unit as an av.Packet."""
@@ -104,6 +105,7 @@ class PassthroughTrack(MediaStreamTrack):
                 await asyncio.sleep(self._paced_until - now)
             self._paced_until = max(now, self._paced_until) + len(item.au.data) / self.catch_up_rate
         self.last_unit = item.au
+        self.last_was_live = not behind
         pts = self.clock.pts(item.au.timestamp, behind)
         self.frames_sent += 1
         self.bytes_sent += len(item.au.data)
