@@ -2,10 +2,14 @@
 
 A writer process behaves like the camera daemon (bump write_index, then copy
 the whole 3.1 MB slot) at 30 fps with frame sizes of an 8 Mbit/s stream
-(IDR ~150 KB every 60 frames, P ~30 KB). Two readers run side by side in the
+(IDR ~150 KB every 60 frames, P ~30 KB). Four readers run side by side in the
 same run, each in its own process:
 
-- petcam's FrameReader: yields a slot only once write_index proves it complete;
+- petcam's FrameReader: yields a slot only once write_index proves it complete
+  (the writer probe proves the newest one early), sleeping until the next
+  frame is due (FramePacer);
+- the same with the old fixed 1 ms poll, to show what the pacing saves;
+- the same without the writer probe (waits for the next index);
 - a naive reader that copies the newest slot as soon as write_index changes
   (what a straightforward port of the seeds would do).
 
@@ -62,19 +66,30 @@ def writer_proc(name, seconds, fps, bitrate, gop, ready, go, copy_ms):
     writer.close(unlink=False)
 
 
-def petcam_reader_proc(name, seconds, out, probe=True):
+def petcam_reader_proc(name, seconds, out, probe=True, pace=True):
     reader = FrameReader(name, probe_writer=probe)
+    polls = 0
+    poll = reader.poll
+
+    def counted_poll():
+        nonlocal polls
+        polls += 1
+        return poll()
+
+    reader.poll = counted_poll
     lat, torn, n = [], 0, 0
     cpu0 = time.process_time()
     deadline = time.monotonic() + seconds
-    for frame in reader.frames(lambda: time.monotonic() > deadline):
+    for frame in reader.frames(lambda: time.monotonic() > deadline, pace=pace):
         if crc_ok(frame.data):
             lat.append((frame.read_ns - frame.header.tv_sec * 10**9 - frame.header.tv_nsec) / 1e6)
         else:
             torn += 1
         n += 1
     label = "petcam (writer probe)" if probe else "petcam (next-index only)"
-    out.put({"reader": label, "frames": n, "torn": torn,
+    if not pace:
+        label = "petcam 1 ms poll"  # the writer probe, without FramePacer
+    out.put({"reader": label, "frames": n, "torn": torn, "polls": polls,
              "cpu_s": time.process_time() - cpu0, "latency_ms": lat,
              "gaps": reader.stats.gaps, "early_commits": reader.stats.early_commits})
 
@@ -109,7 +124,7 @@ def naive_reader_proc(name, seconds, out):
         else:  # torn, or a whole stale frame from the previous lap of the ring
             torn += 1
         n += 1
-    out.put({"reader": "naive newest-slot", "frames": n, "torn": torn,
+    out.put({"reader": "naive newest-slot", "frames": n, "torn": torn, "polls": None,
              "cpu_s": time.process_time() - cpu0, "latency_ms": lat, "gaps": None,
              "early_commits": None})
 
@@ -135,6 +150,8 @@ def main() -> None:
     ready.wait(30)
     readers = [ctx.Process(target=petcam_reader_proc, args=(name, args.seconds + 0.2, out)),
                ctx.Process(target=petcam_reader_proc,
+                           args=(name, args.seconds + 0.2, out, True, False)),
+               ctx.Process(target=petcam_reader_proc,
                            args=(name, args.seconds + 0.2, out, False)),
                ctx.Process(target=naive_reader_proc, args=(name, args.seconds + 0.2, out))]
     for r in readers:
@@ -148,7 +165,8 @@ def main() -> None:
     shm_segment.unlink(name)
 
     rows = []
-    order = ["petcam (writer probe)", "petcam (next-index only)", "naive newest-slot"]
+    order = ["petcam (writer probe)", "petcam 1 ms poll",
+             "petcam (next-index only)", "naive newest-slot"]
     for r in sorted(results, key=lambda r: order.index(r["reader"])):
         lat = r.pop("latency_ms")
         n = max(r["frames"], 1)
@@ -156,6 +174,7 @@ def main() -> None:
             **r,
             "torn_pct": round(100 * r["torn"] / n, 2),
             "cpu_us_per_frame": round(r["cpu_s"] / n * 1e6, 1),
+            "polls_per_frame": round(r["polls"] / n, 1) if r["polls"] is not None else None,
             "cpu_pct_of_core": round(100 * r["cpu_s"] / args.seconds, 2),
             "latency_p50_ms": round(pct(lat, 50), 3),
             "latency_p99_ms": round(pct(lat, 99), 3),
@@ -168,14 +187,17 @@ def main() -> None:
                                 "p99": round(pct(list(copy_ms), 99), 3)},
         "readers": rows,
     }
-    petcam, next_index, naive = rows
+    petcam, unpaced, next_index, naive = rows
     report["ratios"] = {
         "cpu_per_frame_petcam_over_naive": round(
             petcam["cpu_us_per_frame"] / max(naive["cpu_us_per_frame"], 1e-9), 2),
+        "cpu_per_frame_paced_over_1ms_poll": round(
+            petcam["cpu_us_per_frame"] / max(unpaced["cpu_us_per_frame"], 1e-9), 2),
         "latency_p99_next_index_over_probe": round(
             next_index["latency_p99_ms"] / max(petcam["latency_p99_ms"], 1e-9), 1),
     }
-    cols = ["reader", "early_commits", "frames", "torn", "torn_pct", "gaps", "cpu_us_per_frame",
+    cols = ["reader", "early_commits", "frames", "torn", "torn_pct", "gaps", "polls_per_frame",
+            "cpu_us_per_frame",
             "cpu_pct_of_core", "latency_p50_ms", "latency_p99_ms"]
     print(" | ".join(f"{c:>16}" for c in cols))
     for row in rows:

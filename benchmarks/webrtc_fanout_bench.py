@@ -349,14 +349,24 @@ def run(args) -> dict:
         sim = stack.start_simulator()
         settings = {"both": ["0", "1"], "on": ["1"], "off": ["0"], "default": [None]}[
             args.packetizer]
+        senders = {"both": ["aiortc", "lean"], "lean": ["lean"], "aiortc": ["aiortc"]}[
+            args.sender]
         cam_fps = float(args.fps)
-        for setting in settings:
+        pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.pacing]
+        for sender, setting, pacing in [(x, y, z) for x in senders for y in settings
+                                        for z in pacings]:
             extra = {} if setting is None else {"PETCAM_SHARED_PACKETIZER": setting}
+            extra["PETCAM_LEAN_SENDER"] = "1" if sender == "lean" else "0"
+            extra["PETCAM_PACING"] = pacing
             stack.start_server(extra)
             status = stack.wait_live()
             cam_fps = status["fps"] or cam_fps
             reported = status.get("viewers", {}).get("shared_packetizer")
             label = "n/a" if reported is None else ("on" if reported else "off")
+            if sender == "aiortc":
+                label += " +aiortc loop"  # aiortc's per-packet RTP loop, not petcam's lean one
+            elif pacing == "0":
+                label += " unpaced"  # IDRs leave as one burst (PETCAM_PACING=0)
             if setting is not None and reported is None:
                 notes.append("the worker status has no 'shared_packetizer' key: "
                              "PETCAM_SHARED_PACKETIZER has no effect yet; one run only")
@@ -459,6 +469,11 @@ def report(rows: list[dict], notes: list[str], args, mode: str) -> dict:
                         p30["client_shortfall_pct"] or 0.0)
             targets[f"{key}: 30 viewers < {TARGET_DROP_30:g}% frames dropped "
                     f"(got {worst}%)"] = worst < TARGET_DROP_30
+    for n in (1, 10, 30):
+        lean, loop = find("passthrough", n, "on"), find("passthrough", n, "on +aiortc loop")
+        if lean and loop and lean.get("worker_cpu_pct") and loop.get("worker_cpu_pct"):
+            ratios[f"aiortc_loop_over_lean_sender_cpu_{n}_viewers"] = round(
+                loop["worker_cpu_pct"] / max(lean["worker_cpu_pct"], 0.1), 2)
     for n in (10, 30):
         on, off = find("passthrough", n, "on"), find("passthrough", n, "off")
         if on and off and on.get("worker_cpu_pct") and off.get("worker_cpu_pct"):
@@ -486,6 +501,12 @@ def main() -> None:
                     help="re-encoding baseline viewer counts ('' to skip)")
     ap.add_argument("--packetizer", choices=["both", "on", "off", "default"], default="both",
                     help="PETCAM_SHARED_PACKETIZER settings to run side by side")
+    ap.add_argument("--sender", choices=["lean", "aiortc", "both"], default="lean",
+                    help="PETCAM_LEAN_SENDER: petcam's per-frame RTP loop, aiortc's "
+                         "per-packet one, or both side by side (aiortc's first)")
+    ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_PACING of the lean sender (IDR bursts spread over half a "
+                         "frame interval); 'both' runs unpaced first")
     ap.add_argument("--seconds", type=float, default=10, help="measurement window per row")
     ap.add_argument("--warmup", type=float, default=3, help="seconds after connecting")
     ap.add_argument("--width", type=int, default=1920)

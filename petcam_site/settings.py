@@ -289,6 +289,10 @@ PETCAM_RTP_PACKET_MAX = env_int("PETCAM_RTP_PACKET_MAX", 1200)
 # Benchmark switches: packetize once for all viewers; start viewers from the cached GOP.
 PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
 PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
+# Send RTP with petcam's per-frame loop (off: aiortc's own per-packet loop, for comparison).
+PETCAM_LEAN_SENDER = env_bool("PETCAM_LEAN_SENDER", True)
+# Lean sender: spread a big live frame (an IDR) over half a frame interval, not one burst.
+PETCAM_PACING = env_bool("PETCAM_PACING", True)
 # Pace of the cached-GOP replay to a new viewer, in Mbit/s (live frames go at camera rate).
 PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
 # Open camera sockets check their user's access again this often (seconds; 0 = only when

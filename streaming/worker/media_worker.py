@@ -99,6 +99,8 @@ class MediaWorker:
                                     queue_frames=settings.PETCAM_VIEWER_QUEUE_FRAMES,
                                     shared_packetizer=settings.PETCAM_SHARED_PACKETIZER,
                                     replay_gop=settings.PETCAM_GOP_REPLAY,
+                                    lean_sender=settings.PETCAM_LEAN_SENDER,
+                                    pacing=settings.PETCAM_PACING,
                                     catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000)
         aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)
         self._part_factories = registry.camera_part_factories()

@@ -74,4 +74,17 @@ def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
     assert callable(RTCRtpSender._handle_rtcp_packet)
     source = Path(sys.modules["aiortc.rtcrtpsender"].__file__).read_text()
     assert "self.__encoder" in source and "self.__rtp_timestamp" in source
+    # The lean sender (streaming/media/webrtc/fanout.py) replaces _run_rtp and _retransmit
+    # and fills the counters _run_rtcp reads.
+    for name in ("self._run_rtp(", "self._retransmit(", "self.__ntp_timestamp",
+                 "self.__octet_count", "self.__packet_count", "self.__rtp_started",
+                 "self.__rtp_exited", "self.__rtp_header_extensions_map", "self.__mid",
+                 "self.__rtx_payload_type", "self.__rtx_sequence_number", "self._enabled"):
+        assert name in source, name
+    dtls = Path(sys.modules["aiortc.rtcdtlstransport"].__file__).read_text()
+    for name in ("self._tx_srtp", "self.__tx_bytes", "self.__tx_packets", "def _send_rtp"):
+        assert name in dtls, name
+    # aiortc_compat.srtp_protect repeats pylibsrtp's Session.__process on its C handle.
+    srtp = Path(sys.modules["pylibsrtp"].__file__).read_text()
+    assert "func(self._srtp[0], self._cdata, len_p)" in srtp
     assert isinstance(aiortc_compat.video_codec_table(), list)

@@ -41,6 +41,7 @@ from streaming.media.shm.layout import (
     slot_for_index,
     slot_offset,
 )
+from streaming.media.shm.pacer import FramePacer
 from streaming.media.shm.segment import SegmentTruncated
 from streaming.media.shm.writer_probe import WriterProbe
 
@@ -340,11 +341,27 @@ class FrameReader:
         self.stats.gaps += 1
         self.stats.frames_missed += number - prev - 1
 
-    def frames(self, should_stop, poll_interval: float = 0.001) -> Iterator[RawFrame]:
-        """Blocking generator for a reader thread; ends when should_stop() is true."""
+    def frames(self, should_stop, poll_interval: float = 0.001,
+               pace: bool = True) -> Iterator[RawFrame]:
+        """Blocking generator for a reader thread; ends when should_stop() is true.
+
+        pace: sleep until the next frame is due and poll every `poll_interval` only
+        around that time (FramePacer); False polls every `poll_interval` throughout.
+        """
+        pacer = FramePacer(fine_poll=poll_interval) if pace else None
         while not should_stop():
             batch = self.poll()
             if batch:
+                if pacer is not None:
+                    newest = batch[-1]
+                    h = newest.header
+                    pacer.frame_seen(h.tv_sec * 1_000_000_000 + h.tv_nsec, newest.read_ns,
+                                     h.frame_number)
                 yield from batch
-            else:
-                time.sleep(poll_interval if self.attached else min(self._backoff, 0.1))
+            if not self.attached:
+                time.sleep(min(self._backoff, 0.1))
+            elif pacer is not None:
+                now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+                time.sleep(pacer.next_poll_delay(now_ns, self.stats.frame_interval_ms))
+            elif not batch:
+                time.sleep(poll_interval)

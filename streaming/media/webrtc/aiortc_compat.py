@@ -7,15 +7,20 @@ someone re-reads these against the new source and updates CHECKED_AGAINST.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
+import aioice.ice
 import aiortc
 import aiortc.codecs
 import aiortc.codecs.h264
+import pylibsrtp
 from aiortc import RTCRtpSender
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import HeaderExtensionsMap
 
 CHECKED_AGAINST = "1.16.0"
 
@@ -61,6 +66,139 @@ def on_sender_rtcp(sender: RTCRtpSender, callback: Callable[[Any], None]) -> Non
         await handle(packet)
 
     sender._handle_rtcp_packet = wrapped
+
+
+# --- the lean fan-out sender (streaming/media/webrtc/fanout.py) ---------------------------
+#
+# aiortc's RTCRtpSender._run_rtp builds an RtpPacket object per packet, reads the wall
+# clock twice per packet, and awaits three coroutine layers (DTLS transport -> aioice
+# Connection -> protocol) to reach sendto. The lean sender replaces that one loop and
+# keeps everything else of the sender: RTCP (_run_rtcp, reading the counters below),
+# NACK handling (_handle_rtcp_packet -> our _retransmit), stop(), DTLS, ICE.
+
+
+def replace_rtp_loop(sender: RTCRtpSender,
+                     run: Callable[[RTCRtpCodecParameters], Awaitable[None]]) -> None:
+    """Make sender.send() start `run(codec)` instead of aiortc's per-packet loop. send()
+    calls `self._run_rtp(codecs[0])`; an instance attribute wins over the method. Call
+    before the connection starts the sender (i.e. right after setLocalDescription)."""
+    sender._run_rtp = run
+
+
+def replace_retransmit(sender: RTCRtpSender, retransmit: Callable[[int], Awaitable[None]]
+                       ) -> None:
+    """NACKs reach `retransmit(sequence_number)`: aiortc's own looks in its private
+    per-packet history, which the lean loop does not fill."""
+    sender._retransmit = retransmit
+
+
+@dataclass
+class SenderInternals:
+    """What the lean loop needs of one RTCRtpSender, all private in aiortc 1.16.0."""
+
+    ssrc: int
+    rtx_ssrc: int
+    mid: str | None
+    extensions: HeaderExtensionsMap  # ids of the header extensions the answer negotiated
+    rtx_payload_type: int | None
+    started: asyncio.Event  # stop() waits for both; the loop must set them
+    exited: asyncio.Event
+
+
+def sender_internals(sender: RTCRtpSender) -> SenderInternals:
+    return SenderInternals(
+        ssrc=sender._ssrc, rtx_ssrc=sender._rtx_ssrc, mid=sender._RTCRtpSender__mid,
+        extensions=sender._RTCRtpSender__rtp_header_extensions_map,
+        rtx_payload_type=sender._RTCRtpSender__rtx_payload_type,
+        started=sender._RTCRtpSender__rtp_started, exited=sender._RTCRtpSender__rtp_exited)
+
+
+def sender_enabled(sender: RTCRtpSender) -> bool:
+    return sender._enabled
+
+
+def next_rtx_sequence_number(sender: RTCRtpSender) -> int:
+    """The RTX stream's next sequence number (aiortc keeps it in the sender)."""
+    seq = sender._RTCRtpSender__rtx_sequence_number
+    sender._RTCRtpSender__rtx_sequence_number = (seq + 1) & 0xFFFF
+    return seq
+
+
+def set_sender_counters(sender: RTCRtpSender, *, ntp_timestamp: int, rtp_timestamp: int,
+                        octets: int, packets: int) -> None:
+    """What aiortc's _run_rtcp puts in each sender report (and getStats shows): the NTP
+    and RTP time of the last packet, payload octets and packets sent so far."""
+    sender._RTCRtpSender__ntp_timestamp = ntp_timestamp
+    sender._RTCRtpSender__rtp_timestamp = rtp_timestamp
+    sender._RTCRtpSender__octet_count = octets
+    sender._RTCRtpSender__packet_count = packets
+
+
+def srtp_protect(sender: RTCRtpSender) -> Callable[[bytes], bytes]:
+    """The viewer's SRTP session (set up by DTLS): RTP bytes in, SRTP bytes out.
+
+    pylibsrtp's Session.protect is ~10 Python calls around one C call (type and size
+    checks, a new int* per packet); this does the same C call on a buffer of our own,
+    exactly as pylibsrtp 1.0's Session.__process does (its private `_srtp` handle and
+    `_binding` module). Falls back to Session.protect when those are not there."""
+    session = sender.transport._tx_srtp
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        handle = session._srtp[0]
+        c_protect = lib.srtp_protect
+    except (ImportError, AttributeError, TypeError):
+        return session.protect
+    capacity = 1500 - pylibsrtp.SRTP_MAX_TRAILER_LEN  # pylibsrtp's own limit
+    cdata = ffi.new("char[]", 1500)
+    buffer = ffi.buffer(cdata)
+    length = ffi.new("int *")
+    slow = session.protect
+
+    def protect(packet: bytes) -> bytes:
+        n = len(packet)
+        if n > capacity:
+            return slow(packet)  # raises pylibsrtp's "packet is too long"
+        buffer[0:n] = packet
+        length[0] = n
+        if c_protect(handle, cdata, length):
+            return slow(packet)  # raises pylibsrtp's error for that status
+        return buffer[0:length[0]]
+
+    return protect
+
+
+def count_dtls_sent(sender: RTCRtpSender, datagrams: int, octets: int) -> None:
+    """The DTLS transport's own tx counters (its getStats), which _send_rtp keeps."""
+    dtls = sender.transport
+    dtls._RTCDtlsTransport__tx_packets += datagrams
+    dtls._RTCDtlsTransport__tx_bytes += octets
+
+
+async def send_rtp(sender: RTCRtpSender, data: bytes) -> None:
+    """aiortc's own way out (SRTP protect + ICE send): for the rare retransmission."""
+    await sender.transport._send_rtp(data)
+
+
+def ice_send(sender: RTCRtpSender) -> Callable[[bytes], Awaitable[None]]:
+    """aioice's public send on the viewer's ICE connection (any pair, TURN included)."""
+    return sender.transport.transport._connection.send
+
+
+def ice_udp_pair(sender: RTCRtpSender) -> tuple[Any, asyncio.DatagramTransport,
+                                                 tuple[str, int]] | None:
+    """(pair, UDP transport, peer address) of the ICE-selected candidate pair when it is
+    a plain UDP one (host or server-reflexive: aioice's StunProtocol sends the datagram
+    as is); None when not selected yet or relayed (TURN wraps datagrams). aioice keeps
+    the selected pair private (Connection._nominated)."""
+    connection = sender.transport.transport._connection
+    pair = getattr(connection, "_nominated", {}).get(1)
+    if pair is None or type(pair.protocol) is not aioice.ice.StunProtocol:
+        return None
+    transport = pair.protocol.transport
+    if transport is None or transport.is_closing():
+        return None
+    return pair, transport, pair.remote_addr
 
 
 def video_codec_table() -> list[RTCRtpCodecParameters]:

@@ -15,6 +15,7 @@ from streaming.media.hub import Hub
 from streaming.media.types import MediaError
 from streaming.media.webrtc.aiortc_compat import install_encoder, on_sender_rtcp
 from streaming.media.webrtc.codecs import codec_preferences
+from streaming.media.webrtc.fanout import LeanSender
 from streaming.media.webrtc.frame_timer import FrameTimer
 from streaming.media.webrtc.packetizer import SharedPacketizer
 from streaming.media.webrtc.track import PassthroughTrack
@@ -40,7 +41,8 @@ class ViewerSession:
                  queue_frames: int, on_closed: Callable[[ViewerSession], None],
                  shared_packetizer: bool = True, replay_gop: bool = True,
                  catch_up_bytes_per_s: float = 10e6, owner: int | None = None,
-                 credential: str | None = None) -> None:
+                 credential: str | None = None, lean_sender: bool = True,
+                 pacing: bool = True) -> None:
         self.id = secrets.token_hex(8)
         self.camera = camera
         # The user who opened it (None: the web tier sent no id). Only they, or a user
@@ -61,6 +63,9 @@ class ViewerSession:
         self.shared_packetizer = shared_packetizer
         self.replay_gop = replay_gop
         self.packetizer: SharedPacketizer | None = None
+        self.lean_sender = lean_sender
+        self.pacing = pacing
+        self.sender: LeanSender | None = None  # the lean RTP loop, when on
         servers = [RTCIceServer(**s) for s in ice_servers]
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.sink = hub.subscribe(f"{camera}/viewer {self.id}", maxsize=queue_frames,
@@ -89,9 +94,13 @@ class ViewerSession:
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
             raise MediaError("invalid_sdp", f"cannot answer this offer: {exc}") from exc
         self._watch_rtcp(transceiver.sender)
-        self.packetizer = SharedPacketizer(self.track, transceiver.sender,
-                                           shared=self.shared_packetizer)
-        install_encoder(transceiver.sender, self.packetizer)
+        if self.lean_sender:
+            self.sender = LeanSender(transceiver.sender, self.track,
+                                     shared=self.shared_packetizer, pacing=self.pacing)
+        else:  # aiortc's own per-packet loop, with our stand-in encoder
+            self.packetizer = SharedPacketizer(self.track, transceiver.sender,
+                                               shared=self.shared_packetizer)
+            install_encoder(transceiver.sender, self.packetizer)
         if self.replay_gop:
             # Start from the cached GOP: a decodable picture at once, not at the next IDR.
             # Browsers ask for a keyframe as they start; this replay already answers it.
@@ -161,7 +170,10 @@ class ViewerSession:
         """How this viewer's RTP timestamps map to the camera clock, once known:
         pts = (rtp_timestamp - rtp_origin) mod 2**32; camera_ts = camera_base + pts / 90000,
         with the newest anchor whose from_pts <= pts (replayed frames have no mapping)."""
-        origin = self.packetizer.rtp_origin if self.packetizer else None
+        if self.sender is not None:
+            origin = self.sender.rtp_origin if self.sender.packets else None
+        else:
+            origin = self.packetizer.rtp_origin if self.packetizer else None
         if origin is None or not self.track.clock.anchors:
             return None
         return {"session": self.id, "rtp_origin": origin, "clock_rate": 90_000,

@@ -10,6 +10,7 @@ import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from streaming.media.hub import SinkClosed, SinkQueue
+from streaming.media.types import AccessUnit
 from streaming.media.webrtc.frame_timer import FrameTimer
 
 VIDEO_CLOCK_RATE = 90_000
@@ -77,8 +78,18 @@ class PassthroughTrack(MediaStreamTrack):
         self.bytes_sent = 0
         self.first_frame_at: float | None = None
         self.last_unit = None  # the AccessUnit behind the last packet (shared packetizer)
+        self.last_was_live = False  # False: catching up (already paced by catch_up_rate)
 
     async def recv(self) -> av.Packet:
+        """For aiortc's own sender loop: the next access unit as an av.Packet."""
+        au, pts = await self.next_unit()
+        packet = av.Packet(au.data)
+        packet.pts = pts
+        packet.time_base = TIME_BASE  # the default 0/1 would make every RTP timestamp 0
+        return packet
+
+    async def next_unit(self) -> tuple[AccessUnit, int]:
+        """The next access unit and its 90 kHz timestamp (the lean sender's recv())."""
         try:
             item = await self.sink.get()
         except SinkClosed:
@@ -94,13 +105,12 @@ class PassthroughTrack(MediaStreamTrack):
                 await asyncio.sleep(self._paced_until - now)
             self._paced_until = max(now, self._paced_until) + len(item.au.data) / self.catch_up_rate
         self.last_unit = item.au
-        packet = av.Packet(item.au.data)
-        packet.pts = self.clock.pts(item.au.timestamp, behind)
-        packet.time_base = TIME_BASE  # the default 0/1 would make every RTP timestamp 0
+        self.last_was_live = not behind
+        pts = self.clock.pts(item.au.timestamp, behind)
         self.frames_sent += 1
-        self.bytes_sent += packet.size
+        self.bytes_sent += len(item.au.data)
         if self.first_frame_at is None:
             self.first_frame_at = time.monotonic()
         if self.timer is not None:
             self.timer.sent(item.au.timestamp, not item.catch_up)
-        return packet
+        return item.au, pts

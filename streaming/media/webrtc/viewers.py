@@ -35,6 +35,8 @@ class ViewerLimits:
     shared_packetizer: bool = True  # packetize once for all viewers
     replay_gop: bool = True  # start viewers from the cached GOP (off: wait for an IDR)
     catch_up_bytes_per_s: float = 10e6  # pacing of that replay
+    lean_sender: bool = True  # our per-frame RTP loop instead of aiortc's per-packet one
+    pacing: bool = True  # spread a big live frame (IDR) over half a frame interval
 
 
 class Viewers:
@@ -138,7 +140,9 @@ class Viewers:
                                     shared_packetizer=self.limits.shared_packetizer,
                                     replay_gop=self.limits.replay_gop,
                                     catch_up_bytes_per_s=self.limits.catch_up_bytes_per_s,
-                                    owner=owner, credential=credential)
+                                    owner=owner, credential=credential,
+                                    lean_sender=self.limits.lean_sender,
+                                    pacing=self.limits.pacing)
             try:
                 await session.accept(offer_sdp, stream_profile)
             except BaseException:
@@ -230,6 +234,8 @@ class Viewers:
             "rejected_per_user": self.rejected_per_user,
             "replaced": self.replaced,
             "shared_packetizer": self.limits.shared_packetizer,
+            "lean_sender": self.limits.lean_sender,
+            "pacing": self.limits.pacing,
             "replay_gop": self.limits.replay_gop,
             "sessions": [s.stats() for s in self.sessions.values()],
         }

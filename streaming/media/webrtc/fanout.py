@@ -1,0 +1,258 @@
+"""The lean send path of one viewer: per frame, not per packet, wherever it can.
+
+aiortc's sender loop does per RTP packet: an RtpPacket object, two wall-clock
+reads and datetime arithmetic (abs-send-time, the sender report's clock),
+header extensions serialized from scratch, and three awaited coroutine layers
+down to sendto (py-spy: 56 % of the worker at 10 viewers). This loop replaces
+that one loop of aiortc's RTCRtpSender (see aiortc_compat); the rest of the
+sender stays aiortc's: DTLS/SRTP keys, RTCP sender reports (fed the same
+counters), NACK handling (answered from our history), stop().
+
+Per frame: the payloads come from the shared packetizer (packetized once for
+all viewers); the RTP header up to the sequence number is built once with
+aiortc's own serializer (so the header extensions are exactly what aiortc
+negotiated and would write, mid and abs-send-time with one clock read); then
+per packet only the first four header bytes, SRTP protect, and one sendto on
+the ICE-selected pair's UDP socket. A live frame of more than PACE_BURST
+packets leaves in bursts of PACE_BURST spread over half a frame interval
+(PETCAM_PACING), so an IDR does not overflow a phone's receive buffer. The
+packets on the wire are what aiortc's loop sends, byte for byte before SRTP,
+except that abs-send-time is that of the burst rather than of each packet
+(they differ by microseconds).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import struct
+from collections import deque
+
+from aiortc import RTCRtpSender, clock
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpsender import random_sequence_number
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket, wrap_rtx
+from aiortc.utils import random32
+
+from streaming.media.webrtc import aiortc_compat as compat
+from streaming.media.webrtc.aiortc_compat import h264_payloads
+from streaming.media.webrtc.packetizer import PAYLOADS, PayloadCache
+from streaming.media.webrtc.track import PassthroughTrack
+
+log = logging.getLogger("petcam.viewer")
+
+FIRST_WORD = struct.Struct("!BBH")  # V/P/X/CC, M/PT, sequence number
+HISTORY_FRAMES = 64  # NACK answers for ~2 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
+PACE_BURST = 32  # packets (~38 KB: a P-frame at 8 Mbit/s) sent back to back at most
+PACE_SPREAD = 0.5 / 30  # s: a live frame's packets leave within half a 30 fps frame interval
+
+
+def pace_chunks(count: int, burst: int = PACE_BURST, spread: float = PACE_SPREAD
+                ) -> tuple[int, float]:
+    """(packets per chunk, pause after each chunk but the last) for a frame of `count`
+    packets: an IDR (100-300 KB, 100+ packets) leaves as a few bursts spread over
+    `spread` seconds instead of one burst a Wi-Fi receiver's buffer cannot hold."""
+    if count <= burst:
+        return count, 0.0
+    chunks = -(-count // burst)
+    return burst, spread / (chunks - 1)
+
+
+def rtp_packets(payloads: list[bytes], *, payload_type: int, sequence_number: int,
+                timestamp: int, ssrc: int, extensions: HeaderExtensions,
+                extensions_map: HeaderExtensionsMap, ends_frame: bool = True) -> list[bytes]:
+    """A frame's RTP packets (before SRTP), the bytes aiortc's RtpPacket.serialize makes
+    for each: the header is serialized once by aiortc, then only the marker and the
+    sequence number change from packet to packet. The last one carries the marker if
+    `ends_frame` (false for a paced frame's earlier bursts)."""
+    template = RtpPacket(payload_type=payload_type, timestamp=timestamp, ssrc=ssrc)
+    template.extensions = extensions
+    header = template.serialize(extensions_map)
+    first_byte, rest = header[0], header[4:]
+    pack_first = FIRST_WORD.pack
+    last = len(payloads) - 1 if ends_frame else -1
+    packets = []
+    seq = sequence_number
+    for i, payload in enumerate(payloads):
+        packets.append(pack_first(first_byte, (0x80 if i == last else 0) | payload_type, seq)
+                       + rest + payload)
+        seq = (seq + 1) & 0xFFFF
+    return packets
+
+
+class SentFrame:
+    """What it takes to send a frame's packets again: they differ only in seq and marker."""
+
+    __slots__ = ("first_seq", "timestamp", "extensions", "payloads")
+
+    def __init__(self, first_seq: int, timestamp: int, extensions, payloads: list[bytes]):
+        self.first_seq = first_seq
+        self.timestamp = timestamp
+        self.extensions = extensions  # aiortc HeaderExtensions as first sent
+        self.payloads = payloads
+
+
+class LeanSender:
+    """Runs in place of one RTCRtpSender's RTP loop (for a PassthroughTrack)."""
+
+    def __init__(self, sender: RTCRtpSender, track: PassthroughTrack,
+                 cache: PayloadCache = PAYLOADS, shared: bool = True, pacing: bool = True
+                 ) -> None:
+        self.sender = sender
+        self.pacing = pacing
+        self.track = track
+        self.cache = cache
+        self.shared = shared
+        self.rtp_origin = random32()  # the random RTP timestamp origin (camera clock map)
+        self.packets = 0
+        self.octets = 0  # payload bytes, as RTCP sender reports count them
+        self.fallback_sends = 0  # packets that went through aioice (TURN, full socket)
+        self.retransmitted = 0
+        self._history: deque[SentFrame] = deque(maxlen=HISTORY_FRAMES)
+        self._internals: compat.SenderInternals | None = None
+        self._payload_type = 0
+        self._sock: socket.socket | None = None
+        self._sock_pair = None
+        compat.replace_rtp_loop(sender, self.run)
+        compat.replace_retransmit(sender, self.retransmit)
+
+    # --- the loop --------------------------------------------------------------------
+
+    async def run(self, codec: RTCRtpCodecParameters) -> None:
+        internals = self._internals = compat.sender_internals(self.sender)
+        internals.started.set()
+        self._payload_type = codec.payloadType
+        try:
+            await self._loop(internals, codec.payloadType)
+        except (asyncio.CancelledError, ConnectionError, MediaStreamError):
+            pass
+        except Exception:  # like aiortc: the sender must still report it exited
+            log.exception("viewer RTP loop failed")
+        finally:
+            self.track.stop()
+            self._close_socket()
+            internals.exited.set()
+
+    async def _loop(self, internals: compat.SenderInternals, payload_type: int) -> None:
+        sender = self.sender
+        protect = compat.srtp_protect(sender)
+        seq = random_sequence_number()
+        while True:
+            au, pts = await self.track.next_unit()
+            if not compat.sender_enabled(sender):
+                continue
+            if sender.transport.state != "connected":
+                raise ConnectionError("DTLS transport not connected")
+            payloads = self.cache.payloads(au) if self.shared else h264_payloads(au.data)
+            if not payloads:
+                continue
+            timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
+            ntp = clock.current_ntp_time()  # once per frame, not twice per packet
+            count = len(payloads)
+            burst, pause = count, 0.0
+            if self.pacing and self.track.last_was_live:
+                burst, pause = pace_chunks(count)
+            sent_octets = 0
+            for start in range(0, count, burst):
+                if start:
+                    await asyncio.sleep(pause)
+                    ntp = clock.current_ntp_time()
+                extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
+                                              mid=internals.mid)
+                if not start:
+                    self._history.append(SentFrame(seq, timestamp, extensions, payloads))
+                datagrams = [protect(packet) for packet in rtp_packets(
+                    payloads[start:start + burst], payload_type=payload_type,
+                    sequence_number=(seq + start) & 0xFFFF, timestamp=timestamp,
+                    ssrc=internals.ssrc, extensions=extensions,
+                    extensions_map=internals.extensions, ends_frame=start + burst >= count)]
+                await self._send(datagrams)
+                sent_octets += sum(map(len, datagrams))
+            seq = (seq + count) & 0xFFFF
+
+            self.packets += len(payloads)
+            self.octets += sum(map(len, payloads))
+            compat.set_sender_counters(sender, ntp_timestamp=ntp, rtp_timestamp=timestamp,
+                                       octets=self.octets, packets=self.packets)
+            compat.count_dtls_sent(sender, count, sent_octets)
+
+    # --- sending ---------------------------------------------------------------------
+
+    async def _send(self, datagrams: list[bytes]) -> None:
+        """One sendto per datagram on the selected pair's UDP socket; through aioice when
+        the pair is relayed or the socket is full (asyncio then queues, in order)."""
+        path = compat.ice_udp_pair(self.sender)
+        if path is None:
+            await self._send_via_ice(datagrams)
+            return
+        pair, transport, addr = path
+        if transport.get_write_buffer_size():  # asyncio is queueing: keep the order
+            for data in datagrams:
+                transport.sendto(data, addr)
+            return
+        sendto = self._socket_for(pair, transport).sendto
+        for n, data in enumerate(datagrams):
+            try:
+                sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                self.fallback_sends += len(datagrams) - n
+                for rest in datagrams[n:]:
+                    transport.sendto(rest, addr)
+                return
+            except OSError as exc:  # as asyncio would: report, drop this datagram
+                log.debug("viewer sendto %s failed: %s", addr, exc)
+
+    async def _send_via_ice(self, datagrams: list[bytes]) -> None:
+        send = compat.ice_send(self.sender)
+        self.fallback_sends += len(datagrams)
+        for data in datagrams:
+            await send(data)
+
+    def _socket_for(self, pair, transport: asyncio.DatagramTransport) -> socket.socket:
+        """A socket object of our own on the pair's UDP socket (a dup of its descriptor:
+        asyncio does not hand out its own), so a send is one C call."""
+        if self._sock is None or self._sock_pair is not pair:
+            self._close_socket()
+            fd = transport.get_extra_info("socket").fileno()
+            self._sock = socket.socket(fileno=os.dup(fd))
+            self._sock_pair = pair
+        return self._sock
+
+    def _close_socket(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+            self._sock_pair = None
+
+    # --- NACK ------------------------------------------------------------------------
+
+    def _lookup(self, seq: int) -> tuple[SentFrame, int] | None:
+        for frame in reversed(self._history):
+            index = (seq - frame.first_seq) & 0xFFFF
+            if index < len(frame.payloads):
+                return frame, index
+        return None
+
+    async def retransmit(self, sequence_number: int) -> None:
+        """Send a packet the viewer reported lost again (as RTX when negotiated), as
+        aiortc's own _retransmit does, from the frames we sent recently."""
+        found = self._lookup(sequence_number)
+        internals = self._internals
+        if found is None or internals is None:
+            return
+        frame, index = found
+        packet = RtpPacket(payload_type=self._payload_type,
+                           marker=int(index == len(frame.payloads) - 1),
+                           sequence_number=sequence_number, timestamp=frame.timestamp,
+                           ssrc=internals.ssrc, payload=frame.payloads[index])
+        packet.extensions = frame.extensions
+        if internals.rtx_payload_type is not None:
+            packet = wrap_rtx(packet, payload_type=internals.rtx_payload_type,
+                              sequence_number=compat.next_rtx_sequence_number(self.sender),
+                              ssrc=internals.rtx_ssrc)
+        self.retransmitted += 1
+        await compat.send_rtp(self.sender, packet.serialize(internals.extensions))
+

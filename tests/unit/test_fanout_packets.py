@@ -1,0 +1,92 @@
+"""The lean sender's RTP packets are, byte for byte, what aiortc's own loop serializes."""
+
+from __future__ import annotations
+
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
+
+from streaming.media.webrtc.aiortc_compat import h264_payloads
+from streaming.media.webrtc.fanout import pace_chunks, rtp_packets
+
+MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+
+
+def ext_map(*uris_ids: tuple[str, int]) -> HeaderExtensionsMap:
+    m = HeaderExtensionsMap()
+    m.configure(RTCRtpParameters(headerExtensions=[
+        RTCRtpHeaderExtensionParameters(id=i, uri=u) for u, i in uris_ids]))
+    return m
+
+
+def aiortc_packets(payloads, pt, seq, ts, ssrc, ext, m) -> list[bytes]:
+    """What RTCRtpSender._run_rtp (aiortc 1.16.0) serializes for one frame."""
+    out = []
+    for i, payload in enumerate(payloads):
+        packet = RtpPacket(payload_type=pt, sequence_number=(seq + i) & 0xFFFF, timestamp=ts)
+        packet.ssrc = ssrc
+        packet.payload = payload
+        packet.marker = (i == len(payloads) - 1) and 1 or 0
+        packet.extensions.abs_send_time = ext.abs_send_time
+        packet.extensions.mid = ext.mid
+        out.append(packet.serialize(m))
+    return out
+
+
+AU = b"\0\0\0\1\x67\x64\x00\x1f\xac" + b"\0\0\0\1\x68\xee\x3c\xb0" + b"\0\0\0\1\x65" + \
+    bytes(range(1, 256)) * 40
+
+
+@pytest.mark.parametrize("extensions", [
+    [(MID, 4), (ABS, 2)],  # what browsers offer and aiortc answers
+    [(ABS, 3)],
+    [],  # none negotiated: no extension header at all
+    [(MID, 14), (ABS, 13)],
+])
+@pytest.mark.parametrize("seq", [0, 1000, 0xFFFF - 3])  # wraps inside the frame
+def test_same_bytes_as_aiortc(extensions, seq):
+    m = ext_map(*extensions)
+    ext = HeaderExtensions(abs_send_time=0xABCDEF, mid="0")
+    payloads = h264_payloads(AU)
+    assert len(payloads) > 5
+    ours = rtp_packets(payloads, payload_type=102, sequence_number=seq, timestamp=0xFEDCBA98,
+                       ssrc=0x12345678, extensions=ext, extensions_map=m)
+    assert ours == aiortc_packets(payloads, 102, seq, 0xFEDCBA98, 0x12345678, ext, m)
+    parsed = [RtpPacket.parse(p, m) for p in ours]
+    assert [p.sequence_number for p in parsed] == [(seq + i) & 0xFFFF
+                                                   for i in range(len(payloads))]
+    assert [p.marker for p in parsed] == [0] * (len(payloads) - 1) + [1]
+
+
+def test_a_single_packet_frame_carries_the_marker():
+    m = ext_map((MID, 4))
+    ext = HeaderExtensions(mid="1")
+    ours = rtp_packets([b"\x41abc"], payload_type=96, sequence_number=7, timestamp=1,
+                       ssrc=2, extensions=ext, extensions_map=m)
+    assert ours == aiortc_packets([b"\x41abc"], 96, 7, 1, 2, ext, m)
+    assert RtpPacket.parse(ours[0], m).marker == 1
+
+
+def test_a_paced_frame_has_one_marker_on_its_last_packet():
+    m = ext_map((MID, 4), (ABS, 2))
+    ext = HeaderExtensions(abs_send_time=1, mid="0")
+    payloads = h264_payloads(AU)
+    whole = rtp_packets(payloads, payload_type=96, sequence_number=10, timestamp=5, ssrc=9,
+                        extensions=ext, extensions_map=m)
+    head = rtp_packets(payloads[:3], payload_type=96, sequence_number=10, timestamp=5,
+                       ssrc=9, extensions=ext, extensions_map=m, ends_frame=False)
+    tail = rtp_packets(payloads[3:], payload_type=96, sequence_number=13, timestamp=5,
+                       ssrc=9, extensions=ext, extensions_map=m)
+    assert head + tail == whole
+
+
+@pytest.mark.parametrize("count", [1, 16, 17, 27, 125, 250])
+def test_pacing_splits_big_frames_into_bursts_within_the_spread(count):
+    burst, pause = pace_chunks(count, burst=16, spread=0.016)
+    chunks = -(-count // burst)
+    if count <= 16:
+        assert (burst, pause) == (count, 0.0)
+    else:
+        assert burst == 16 and chunks >= 2
+        assert pause * (chunks - 1) == pytest.approx(0.016)  # the frame ends within the spread
