@@ -77,7 +77,9 @@ class Fanout:
 @contextlib.asynccontextmanager
 async def fanout(n_viewers: int, **limits) -> AsyncIterator[Fanout]:
     hub = Hub("inprocess")
-    viewers = Viewers("inprocess", hub, ViewerLimits(max_viewers=n_viewers, **limits))
+    # All viewers are one (anonymous) owner here: no per-user cap.
+    viewers = Viewers("inprocess", hub, ViewerLimits(max_viewers=n_viewers, max_per_user=0,
+                                                     **limits))
     viewers.start()
     clients_loop = LoopThread()
     loop = asyncio.get_running_loop()
