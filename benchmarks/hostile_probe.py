@@ -8,13 +8,14 @@ viewers who lose their access on purpose. The site runs as a default install wou
 except: 5 live slots, 3 per user, a 5 s ICE deadline, loopback as its trusted reverse
 proxy (so "outside" clients can be played with X-Forwarded-For) and the access log on.
 
-Items (the issue's numbering; the memory probes 3 and 2 run first, right after a
-warm-up, so that "RSS after" compares with the server's size before any probe):
+Items (the issue's numbering; 3 and 2 run first, right after a warm-up, so that their
+RSS compares with the server's size before any probe):
 
 1. shm: the detections segment truncated to 0 and the stream segment to 4 KiB while
    write_index advances; the simulator restarted after each.
-2. detection buckets: a month in 1 s buckets (three at once), the largest allowed
-   query, a month's CSV export.
+2. detection buckets: a month in 1 s buckets (three at once), a month's CSV export;
+   "RSS after the memory probes" is read here (items 3 and 2 so far). Then, for what
+   legitimate load costs, the largest query allowed (10,000 buckets), three at once.
 3. bodies: two anonymous 1 GB POSTs at once (Content-Length), 300 MB chunked,
    Expect: 100-continue, every route's limit. Senders stop at 256 MB.
 4. slots: a viewer's 10 never-connecting offers and re-offers while others offer.
@@ -22,9 +23,9 @@ warm-up, so that "RSS after" compares with the server's size before any probe):
    and a group removal in the admin.
 6. admin rights: the admins-group member, through the admin's forms, tries to make
    itself superuser, to edit a superuser and to read tokens.
-7. SDP and candidates: 1000 candidates, 50 loopback candidates (packets counted),
-   forbidden addresses, ~80 malformed offers over JSON, WHEP, the seeds' endpoint and
-   the WebSocket.
+7. SDP and candidates: 1000 candidates, 50 and 30 loopback candidates (packets
+   counted), forbidden addresses, ~80 malformed offers over JSON, WHEP, the seeds'
+   endpoint and the WebSocket.
 8. hostile numbers, ranges, nested JSON, surrogates, path tricks, unknown WebSocket
    paths.
 9. the smaller ones: anonymous /health, X-Forwarded-For spoofing to /metrics and the
@@ -34,8 +35,9 @@ warm-up, so that "RSS after" compares with the server's size before any probe):
 Each HTTP status (and WebSocket handshake: 101, or the refusal's status; a socket the
 server closes 1011 counts as a 5xx) is recorded per item. The end is a table (requests,
 4xx, 5xx, crashes, expected-behaviour checks passed/failed, seconds, server RSS after
-the item), the server's RSS at start / peak / after the memory probes / at the end
-(VmRSS of the serve process), and the JSON. Exit status 1 on any 5xx, any crash (the
+the item), the server's RSS at start / after the memory probes / after the largest
+queries / peak / at the end (VmRSS of the serve process), the server log's ERROR lines,
+and the JSON. Exit status 1 on any 5xx, any crash (the
 server process exited; it is then restarted so the other items still run), RSS after
 the memory probes above start + 20 MB, or any failed check.
 
