@@ -135,14 +135,15 @@ class Stack:
 
     def __init__(self, *, width: int = 1920, height: int = 1080, fps: int = 30,
                  bitrate: int = 8000, gop: int | None = None, encode: str = "loop",
-                 profile: str = "high",
+                 profile: str = "high", detect_fps: float = 0,
                  mode: str = "auto", max_viewers: int = 10,
                  extra_env: dict[str, str] | None = None, keep_logs: bool = False) -> None:
         if mode == "auto":
             mode = "external" if redis_available() else "inprocess"
         self.mode = mode
         self.sim_args = ["--width", str(width), "--height", str(height), "--fps", str(fps),
-                         "--bitrate", str(bitrate), "--encode", encode, "--detect-fps", "0",
+                         "--bitrate", str(bitrate), "--encode", encode,
+                         "--detect-fps", str(detect_fps),
                          "--profile", profile, "--duration", str(MAX_LIFETIME_S)]
         if gop:
             self.sim_args += ["--gop", str(gop)]

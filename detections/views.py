@@ -6,6 +6,7 @@ import csv
 import math
 from datetime import UTC, datetime, timedelta
 
+from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import ValidationError
@@ -110,8 +111,14 @@ class DetectionHistory(APIView):
                     f"This range in {seconds}-second buckets makes {total} buckets; at most "
                     f"{MAX_BUCKETS}: use buckets of {smallest} s or more, or a shorter "
                     "range.", code="too_many_buckets")
-            return Response({**range_info, "bucket_seconds": seconds,
-                             "series": bucket_counts(qs, start, end, seconds)})
+            # Not DRF's Response: it and the view refer to each other (renderer_context), so
+            # its `data` (up to 10,000 buckets, ~7 MB of dicts) lived until Python's next
+            # full garbage collection, and month-long queries grew a busy server by tens of
+            # MB (benchmarks/hostile_probe.py). The same compact JSON as DRF's renderer.
+            return JsonResponse({**range_info, "bucket_seconds": seconds,
+                                 "series": bucket_counts(qs, start, end, seconds)},
+                                json_dumps_params={"separators": (",", ":"),
+                                                   "ensure_ascii": False})
 
         if request.query_params.get("format") == "csv":
             return self._csv(camera, qs)
@@ -129,13 +136,14 @@ class DetectionHistory(APIView):
         writer = csv.writer(buffer)
 
         def blocks():
-            # ~64 KB per part: rows come from a database cursor 5,000 at a time, and the
-            # response pulls one part per hop (petcam_site/responses.py).
+            # ~64 KB per part: rows come from a database cursor 2,000 at a time, as tuples
+            # (5,000 model instances held ~6 MB per request, kept by the server's allocator
+            # afterwards), and the response pulls one part per hop (petcam_site/responses.py).
             writer.writerow(CSV_FIELDS)
-            for s in qs.iterator(chunk_size=5000):
-                writer.writerow([s.time.isoformat(), csv_text(s.camera), s.frame_number,
-                                 csv_text(s.class_name), f"{s.confidence:.4f}",
-                                 s.x, s.y, s.w, s.h])
+            rows = qs.values_list(*CSV_FIELDS)
+            for time, cam, frame, name, confidence, x, y, w, h in rows.iterator(chunk_size=2000):
+                writer.writerow([time.isoformat(), csv_text(cam), frame, csv_text(name),
+                                 f"{confidence:.4f}", x, y, w, h])
                 if buffer.size >= CSV_BLOCK_BYTES:
                     yield buffer.take()
             yield buffer.take()

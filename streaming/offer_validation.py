@@ -67,7 +67,7 @@ def filter_candidates(sdp: str, rules: CandidateRules) -> str:
         if line.startswith(CANDIDATE_PREFIX):
             address, port, why = candidate_refusal(line, rules)
             if why:
-                dropped.append(f"{address} port {port} ({why})")
+                dropped.append(f"{address[:64]} port {port[:12]} ({why})")  # log-sized
                 continue
         kept.append(line)
     if dropped:
@@ -80,10 +80,11 @@ def candidate_refusal(line: str, rules: CandidateRules) -> tuple[str, str, str |
     """(address, port, why it is dropped or None) of one a=candidate line (RFC 8839:
     foundation component transport priority address port typ type ...)."""
     bits = line[len(CANDIDATE_PREFIX):].split()
-    if len(bits) < 8 or bits[6] != "typ" or not bits[1].isdigit() or not bits[5].isdigit():
+    if len(bits) < 8 or bits[6] != "typ" or not _digits(bits[1]) or not _digits(bits[5]):
         raise MediaError("invalid_sdp", f"Not an ICE candidate line: {line[:120]!r}.")
     address, port = bits[4], bits[5]
-    if not 0 < int(port) < 65536:
+    # int() of more than 4,300 digits raises (a 500 before): five digits tell already.
+    if len(port) > 5 or not 0 < int(port) < 65536:
         return address, port, "no such port"
     if address.lower().endswith(".local"):
         return address, port, None  # mDNS: the media worker drops these (session.py)
@@ -99,3 +100,8 @@ def candidate_refusal(line: str, rules: CandidateRules) -> tuple[str, str, str |
     if (ip.is_loopback or ip.is_link_local) and not rules.allow_local:
         return address, port, "loopback or link-local"
     return address, port, None
+
+
+def _digits(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and other digits int() refuses."""
+    return text.isascii() and text.isdigit()

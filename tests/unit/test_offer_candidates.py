@@ -14,6 +14,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from streaming.media.types import MediaError
+from streaming.media.webrtc.session import require_dtls_fingerprints
 from streaming.offer_validation import CandidateRules, filter_candidates, validate_offer_sdp
 
 MAX_BYTES = 1024 * 1024
@@ -90,8 +91,10 @@ def test_the_setting_never_allows_unspecified_multicast_or_names(address):
     assert candidates_of(kept) == []
 
 
-@pytest.mark.parametrize("port", [0, 65536, 99999])
+@pytest.mark.parametrize("port", [0, 65536, 99999, "1" * 4301, "0" * 30 + "80"])
 def test_a_candidate_with_no_such_port_is_dropped(port):
+    """A 4,301-digit port was a 500 (int() refuses more than 4,300 digits; found by
+    benchmarks/hostile_probe.py)."""
     assert candidates_of(validate_offer_sdp(offer(candidate("192.0.2.7", port)),
                                             MAX_BYTES)) == []
 
@@ -101,6 +104,8 @@ def test_a_candidate_with_no_such_port_is_dropped(port):
     "a=candidate:1 1 udp 2122260223 192.0.2.7 50000 host",  # no "typ"
     "a=candidate:1 x udp 2122260223 192.0.2.7 50000 typ host",  # component not a number
     "a=candidate:1 1 udp 2122260223 192.0.2.7 port typ host",  # port not a number
+    "a=candidate:1 1 udp 2122260223 192.0.2.7 5\u00b2 typ host",  # digits int() refuses
+    "a=candidate:1 \u00b9 udp 2122260223 192.0.2.7 50000 typ host",
 ])
 def test_a_line_that_is_no_candidate_is_refused(line):
     with pytest.raises(MediaError) as refused:
@@ -121,14 +126,27 @@ def test_lf_offers_come_out_crlf():
     assert filter_candidates(lf, CandidateRules()) == offer(candidate("192.0.2.7", n=2))
 
 
-def test_a_real_aiortc_offer_passes_untouched():
-    async def make() -> str:
-        pc = RTCPeerConnection()
-        pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
-        await pc.close()
-        return pc.localDescription.sdp
+async def aiortc_offer() -> str:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    await pc.close()
+    return pc.localDescription.sdp
 
-    sdp = asyncio.run(make())
+
+def test_a_real_aiortc_offer_passes_untouched():
+    sdp = asyncio.run(aiortc_offer())
     # This machine's addresses (aioice leaves out 127.0.0.1 and scoped link-local ones).
     assert validate_offer_sdp(sdp, MAX_BYTES) == sdp
+
+
+@pytest.mark.parametrize("drop", ["a=fingerprint:", "a=setup:"])
+def test_an_offer_without_dtls_fingerprint_or_setup_is_refused_before_aiortc_answers(drop):
+    """aiortc answered such an offer, then failed an assertion in its connect task ("Task
+    exception was never retrieved") while the session held a slot (hostile_probe.py)."""
+    sdp = asyncio.run(aiortc_offer())
+    require_dtls_fingerprints(sdp)  # a real offer has both
+    stripped = "".join(line for line in sdp.splitlines(keepends=True)
+                       if not line.startswith(drop))
+    with pytest.raises(ValueError, match="no DTLS fingerprint"):
+        require_dtls_fingerprints(stripped)

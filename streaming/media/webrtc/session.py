@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 from aiortc.rtp import RTCP_PSFB_FIR, RTCP_PSFB_PLI, RtcpPsfbPacket
+from aiortc.sdp import SessionDescription
 
 from streaming.media.hub import Hub
 from streaming.media.types import MediaError
@@ -22,6 +23,18 @@ from streaming.media.webrtc.track import PassthroughTrack
 
 log = logging.getLogger("petcam.viewer")
 
+
+
+def require_dtls_fingerprints(offer_sdp: str) -> None:
+    """ValueError unless every media section has a DTLS fingerprint and role.
+
+    aiortc answers an offer without one, then fails an assertion in its connect task (an
+    "exception was never retrieved" in the log) and the session holds a slot until the
+    ICE deadline (benchmarks/hostile_probe.py)."""
+    for media in SessionDescription.parse(offer_sdp).media:
+        if media.dtls is None or not media.dtls.fingerprints:
+            raise ValueError(f"its {media.kind} section has no DTLS fingerprint and setup "
+                             "(a=fingerprint, a=setup)")
 
 
 def drop_mdns_candidates(sdp: str) -> str:
@@ -81,6 +94,7 @@ class ViewerSession:
         """Answer the browser's offer; H.264 only, profile as the stream's SPS says."""
         try:
             preferences, warning = codec_preferences(offer_sdp, stream_profile)
+            require_dtls_fingerprints(offer_sdp)
         except Exception as exc:  # aiortc's SDP parser raises ValueError, IndexError, ...
             raise MediaError("invalid_sdp", f"cannot parse the offer: {exc}") from exc
         if warning:
