@@ -46,6 +46,13 @@ class BodyLimitedRequest(http_protocol.WebRequest):
     _body_seen = 0
     _refused = False
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Twisted parses multipart/form-data bodies itself before daphne sees them (work
+        # Django does again) and answers a malformed one with an empty 400 of its own,
+        # outside our error format. The app parses bodies; Twisted must not.
+        self._parsePOSTFormSubmission = False
+
     def gotLength(self, length):  # noqa: N802 - Twisted's name
         # Called once the headers are parsed (HTTPChannel.allHeadersReceived), before the
         # body and before Twisted's automatic "100 Continue".
