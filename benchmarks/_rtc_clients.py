@@ -111,23 +111,33 @@ class RtpCounter:
 
 
 def install_rtp_counter(viewer: Viewer, remote_sdp: str) -> RtpCounter:
-    """Take the viewer's ICE-selected UDP socket away from asyncio's one-datagram-per-
-    wakeup reader: drain it in a loop; STUN, DTLS and RTCP go on to aioice as before,
-    RTP is only counted. Its receiver reports come from `_report_loop`."""
+    """Take the viewer's ICE UDP sockets away from asyncio's one-datagram-per-wakeup
+    reader: drain each in a loop; STUN, DTLS and RTCP go on to aioice as before, RTP is
+    only counted. Its receiver reports come from `_report_loop`. Every socket of the
+    connection, not only the pair this side nominated: the server may send on another."""
     pc = viewer.pc
     receiver = pc.getReceivers()[0]
     dtls = receiver.transport
-    pair = dtls.transport._connection._nominated[1]  # aioice keeps the pair private
-    protocol = pair.protocol
-    fd = protocol.transport.get_extra_info("socket").fileno()
-    sock = socket.socket(fileno=os.dup(fd))  # same socket; a Python object of our own
-    viewer.sock = sock
     skip = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) rtx/", remote_sdp)}
     c = viewer.rtp = RtpCounter(skip)
+    loop = asyncio.get_running_loop()
+    for protocol in dtls.transport._connection._protocols:  # aioice keeps them private
+        transport = getattr(protocol, "transport", None)
+        if transport is None or transport.is_closing():
+            continue
+        fd = transport.get_extra_info("socket").fileno()
+        sock = socket.socket(fileno=os.dup(fd))  # same socket; a Python object of our own
+        viewer.socks.append(sock)
+        loop._remove_reader(fd)  # asyncio's reader; the transport's close() removes ours
+        loop._add_reader(fd, _drainer(c, sock, protocol.datagram_received, dtls))
+    viewer.rr_task = asyncio.ensure_future(_report_loop(viewer, dtls, receiver))
+    return c
+
+
+def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
     buf = bytearray(2048)
     view = memoryview(buf)
     recv = sock.recvfrom_into
-    forward = protocol.datagram_received
     head = RTP_HEAD.unpack_from
 
     def drain() -> None:
@@ -181,12 +191,7 @@ def install_rtp_counter(viewer: Viewer, remote_sdp: str) -> RtpCounter:
                     dtls._rx_srtp.unprotect(bytes(view[:n]))
                 except Exception:
                     c.srtp_failures += 1
-
-    loop = asyncio.get_running_loop()
-    loop._remove_reader(fd)  # asyncio's transport reader; the transport's close() removes ours
-    loop._add_reader(fd, drain)
-    viewer.rr_task = asyncio.ensure_future(_report_loop(viewer, dtls, receiver))
-    return c
+    return drain
 
 
 async def _report_loop(viewer: Viewer, dtls, receiver) -> None:
@@ -222,7 +227,7 @@ class Viewer:
         self.pc = None
         self.capture: CaptureQueue | None = None
         self.rtp: RtpCounter | None = None
-        self.sock: socket.socket | None = None
+        self.socks: list[socket.socket] = []
         self.rr_task: asyncio.Future | None = None
         self.janus: tuple[str, int] | None = None  # (Janus API base, session id)
         self.janus_handle: int | None = None
@@ -375,8 +380,8 @@ async def _close_viewer(viewer: Viewer, signaling: dict) -> None:
         viewer.rr_task.cancel()
     if viewer.pc is not None:
         await viewer.pc.close()
-    if viewer.sock is not None:
-        viewer.sock.close()
+    for sock in viewer.socks:
+        sock.close()
     if viewer.session and signaling["kind"] == "http":
         try:
             await _close_http(signaling, viewer.session)

@@ -10,8 +10,9 @@ Annex-B file) and fed to both servers at its frame rate:
 - Janus 1.1.2 (Debian package `janus`, installed here with apt-get if
   /usr/bin/janus is missing), its streaming plugin with one RTP mountpoint fed
   by `ffmpeg -re -stream_loop -1 ... -c copy -f rtp` of the same file (payload
-  1200 bytes like petcam's), signaling over its HTTP API on 127.0.0.1, config
-  files in a temp dir, no STUN.
+  1200 bytes like petcam's; its UDP output paced at `--feed-mbits`, see
+  FEED_MBITS), signaling over its HTTP API on 127.0.0.1, config files in a
+  temp dir, no STUN.
 
 ICE: host candidates only, no STUN/TURN on either side; the candidates are this
 machine's own addresses, so every packet goes through the kernel's loopback
@@ -69,6 +70,10 @@ JANUS_LIB = Path("/usr/lib/x86_64-linux-gnu/janus")
 MOUNTPOINT = 1
 PAYLOAD_PT = 96
 RTP_PACKET = 1212  # ffmpeg's RTP packet size: a 12-byte header + petcam's 1200-byte payload
+# ffmpeg's UDP output paced at this rate (Mbit/s): an IDR leaves over ~20 ms, not as one
+# burst that overflows Janus's input socket (default 208 KiB) whenever Janus is not on
+# the CPU at that moment; petcam's camera input is shared memory, which cannot overflow.
+FEED_MBITS = 50.0
 TARGET_RATIO = 1.0  # petcam CPU / Janus CPU at 10 and 30 viewers
 TARGET_FRAMES = 99.0  # % of frames every viewer gets at 30 and 50 viewers
 
@@ -346,7 +351,8 @@ def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
         "udp_rcvbuf_errors": udp1 - udp0,
         "server_socket_drops": drops1[0] - drops0[0],
         "client_socket_drops": drops1[1] - drops0[1],
-        "source_fps": round((f1 - f0) / dt, 2) if f0 is not None else None,
+        "source_fps": round((f1[0] - f0[0]) / dt, 2) if f0 is not None else None,
+        "sink_dropped": f1[1] - f0[1] if f0 is not None else None,
         "load": f"{load0} -> {loadavg()}",
         "window_s": round(dt, 1),
     })
@@ -393,8 +399,9 @@ def run(args) -> dict:
             "-loglevel", "error", "-re", "-stream_loop", "-1",
             "-i", str(clip_path.with_suffix(".mp4")), "-an", "-c:v", "copy", "-f", "rtp",
             "-payload_type", str(PAYLOAD_PT),
-            f"rtp://127.0.0.1:{rtp_port}?pkt_size={RTP_PACKET}"], os.environ.copy(),
-            stack.log_dir, new_session=True)
+            f"udp://127.0.0.1:{rtp_port}?pkt_size={RTP_PACKET}"
+            + (f"&bitrate={int(args.feed_mbits * 1e6)}" if args.feed_mbits else "")],
+            os.environ.copy(), stack.log_dir, new_session=True)
         signaling: dict = {"count_rtp": True}
         if args.rcvbuf:
             signaling["rcvbuf"] = args.rcvbuf
@@ -409,8 +416,11 @@ def run(args) -> dict:
             os.setpriority(os.PRIO_PROCESS, feeder, -10)
         servers = {"petcam": petcam_pid, "janus": janus.pid}
 
-        def frames_read() -> int:
-            return stack.status()["reader"]["frames_read"]
+        def frames_read() -> tuple[int, int]:
+            """(frames the reader read, frames the viewers' sinks dropped) so far."""
+            status = stack.status()
+            return (status["reader"]["frames_read"],
+                    sum(s["dropped"] for s in status["viewers"].get("sessions", [])))
         for n in counts:
             for name in args.servers.split(","):
                 other = next(p for k, p in servers.items() if k != name)
@@ -483,6 +493,7 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "clip": clip, "window_s": args.seconds, "warmup_s": args.warmup,
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
+                   "feed_mbits": args.feed_mbits,
                    "rcvbuf": args.rcvbuf or "8 MiB (aioice asks 4 MiB)",
                    "janus": janus_version(), "petcam": "manage.py serve (embedded)",
                    "cpus": os.cpu_count()},
@@ -507,6 +518,8 @@ def main() -> None:
     ap.add_argument("--bitrate", type=int, default=8000, help="kbit/s of the clip")
     ap.add_argument("--gop", type=int, default=None, help="frames between IDRs (default 2 s)")
     ap.add_argument("--clip-seconds", type=float, default=10)
+    ap.add_argument("--feed-mbits", type=float, default=FEED_MBITS,
+                    help="pace ffmpeg's RTP to Janus at this rate (0: each frame one burst)")
     ap.add_argument("--pacing", choices=["on", "off"], default="on", help="PETCAM_PACING")
     ap.add_argument("--rcvbuf", type=int, default=0,
                     help="receivers' socket buffer in bytes (0: 8 MiB, the harness's)")
@@ -527,7 +540,7 @@ def main() -> None:
     cols = ["server", "viewers", "connected", "server_cpu_pct", "cpu_per_viewer_pct", "rss_mb",
             "frames_pct_min", "frames_pct_mean", "kbps_min", "kbps_mean", "loss_pct_max",
             "packets_per_viewer_s", "srtp_failures", "client_cpu_pct", "udp_rcvbuf_errors",
-            "server_socket_drops", "client_socket_drops", "source_fps",
+            "server_socket_drops", "client_socket_drops", "source_fps", "sink_dropped",
             "other_server_cpu_pct", "load"]
     print_table(result["rows"], cols)
     emit(result, args.json)
