@@ -15,7 +15,12 @@ import asyncio
 import json
 import logging
 import multiprocessing as mp
+import os
 import queue
+import random
+import re
+import socket
+import struct
 import time
 
 from benchmarks._harness import http_json
@@ -67,17 +72,172 @@ class ChromeLikeRemb:
         return None
 
 
+RTP_HEAD = struct.Struct("!HI")  # sequence number, timestamp (bytes 2-7 of an RTP header)
+SRTP_CHECK_EVERY = 64  # decrypt one RTP packet in this many: proof the counted ones are real
+RR_INTERVAL = 1.0  # s between the lean viewer's receiver reports (servers' liveness check)
+
+
+class RtpCounter:
+    """One viewer's RTP, counted off the socket without aiortc: no SRTP decryption (the
+    header is clear text), no jitter buffer, no depacketizing, no NACK/PLI.
+
+    A frame is the run of packets of one RTP timestamp ending in a marker bit; it is
+    *complete* when its packets' sequence numbers are contiguous, follow the previous
+    frame's marker packet, and end in its own marker. `bytes` is what follows the RTP
+    header and its extensions (payload + SRTP tag). One packet in SRTP_CHECK_EVERY is
+    decrypted with the session's keys: `srtp_failures` stays 0 for a real stream.
+    """
+
+    def __init__(self, skip_pts: set[int]) -> None:
+        self.skip_pts = skip_pts  # RTX payload types: counted apart as `other`
+        self.packets = self.bytes = self.frames = self.complete = self.other = 0
+        self.forwarded = self.late = self.srtp_checked = self.srtp_failures = 0
+        self.ssrc: int | None = None
+        self.first_ext: int | None = None
+        self.ext_max = 0  # highest extended sequence number
+        self.last_seq = -1
+        self.ts = -1
+        self.last_marker = False
+        self.ok = False
+        self.first_at: float | None = None
+
+    def snapshot(self) -> dict:
+        return {"packets": self.packets, "bytes": self.bytes, "frames": self.frames,
+                "complete": self.complete, "other": self.other, "forwarded": self.forwarded,
+                "late": self.late, "ssrc": self.ssrc,
+                "expected": self.ext_max - self.first_ext + 1 if self.first_ext is not None
+                else 0, "srtp_checked": self.srtp_checked,
+                "srtp_failures": self.srtp_failures}
+
+
+def install_rtp_counter(viewer: Viewer, remote_sdp: str) -> RtpCounter:
+    """Take the viewer's ICE UDP sockets away from asyncio's one-datagram-per-wakeup
+    reader: drain each in a loop; STUN, DTLS and RTCP go on to aioice as before, RTP is
+    only counted. Its receiver reports come from `_report_loop`. Every socket of the
+    connection, not only the pair this side nominated: the server may send on another."""
+    pc = viewer.pc
+    receiver = pc.getReceivers()[0]
+    dtls = receiver.transport
+    skip = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) rtx/", remote_sdp)}
+    c = viewer.rtp = RtpCounter(skip)
+    loop = asyncio.get_running_loop()
+    for protocol in dtls.transport._connection._protocols:  # aioice keeps them private
+        transport = getattr(protocol, "transport", None)
+        if transport is None or transport.is_closing():
+            continue
+        fd = transport.get_extra_info("socket").fileno()
+        sock = socket.socket(fileno=os.dup(fd))  # same socket; a Python object of our own
+        viewer.socks.append(sock)
+        loop._remove_reader(fd)  # asyncio's reader; the transport's close() removes ours
+        loop._add_reader(fd, _drainer(c, sock, protocol.datagram_received, dtls))
+    viewer.rr_task = asyncio.ensure_future(_report_loop(viewer, dtls, receiver))
+    return c
+
+
+def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
+    buf = bytearray(2048)
+    view = memoryview(buf)
+    recv = sock.recvfrom_into
+    head = RTP_HEAD.unpack_from
+
+    def drain() -> None:
+        for _ in range(256):  # then let the other viewers' sockets have a turn
+            try:
+                n, addr = recv(buf)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            b0, b1 = buf[0], buf[1]
+            if b0 & 0xC0 != 0x80 or 192 <= b1 <= 223:  # STUN, DTLS or RTCP (RFC 7983/5761)
+                c.forwarded += 1
+                forward(bytes(view[:n]), addr)
+                continue
+            if b1 & 0x7F in c.skip_pts:
+                c.other += 1
+                continue
+            seq, ts = head(buf, 2)
+            if c.first_ext is None:
+                c.first_at = time.monotonic()
+                c.ssrc = int.from_bytes(view[8:12], "big")
+                c.first_ext = c.ext_max = seq
+                gap = True
+            else:
+                d = (seq - c.last_seq) & 0xFFFF
+                if d == 0 or d > 0x8000:  # duplicate or older: not new data
+                    c.late += 1
+                    continue
+                c.ext_max += d
+                gap = d != 1
+            c.last_seq = seq
+            if ts != c.ts:
+                c.ts = ts
+                c.ok = not gap and c.last_marker
+            elif gap:
+                c.ok = False
+            hl = 12 + 4 * (b0 & 0x0F)
+            if b0 & 0x10:  # header extension
+                hl += 4 + 4 * (buf[hl + 2] << 8 | buf[hl + 3])
+            c.packets += 1
+            c.bytes += n - hl
+            c.last_marker = b1 & 0x80
+            if c.last_marker:
+                c.frames += 1
+                if c.ok:
+                    c.complete += 1
+            if c.packets % SRTP_CHECK_EVERY == 0 and dtls._rx_srtp is not None:
+                c.srtp_checked += 1
+                try:
+                    dtls._rx_srtp.unprotect(bytes(view[:n]))
+                except Exception:
+                    c.srtp_failures += 1
+    return drain
+
+
+async def _report_loop(viewer: Viewer, dtls, receiver) -> None:
+    """RTCP receiver reports about the counted stream, as a browser sends them: petcam
+    drops a viewer that sends none (aiortc's own reports need RTP it never sees here)."""
+    from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
+
+    own = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None) or random.getrandbits(32)
+    c = viewer.rtp
+    last_expected = last_packets = 0
+    while True:
+        await asyncio.sleep(RR_INTERVAL)
+        if c.ssrc is None:
+            continue
+        expected = c.ext_max - c.first_ext + 1
+        lost = max(0, expected - c.packets)
+        window_expected = expected - last_expected
+        window_lost = max(0, window_expected - (c.packets - last_packets))
+        fraction = min(255, (window_lost << 8) // window_expected) if window_expected else 0
+        last_expected, last_packets = expected, c.packets
+        report = RtcpReceiverInfo(ssrc=c.ssrc, fraction_lost=fraction,
+                                  packets_lost=min(lost, 0x7FFFFF),
+                                  highest_sequence=c.ext_max & 0xFFFFFFFF, jitter=0, lsr=0,
+                                  dlsr=0)
+        try:
+            await dtls._send_rtp(bytes(RtcpRrPacket(ssrc=own, reports=[report])))
+        except ConnectionError:
+            return
+
+
 class Viewer:
     def __init__(self) -> None:
         self.pc = None
         self.capture: CaptureQueue | None = None
+        self.rtp: RtpCounter | None = None
+        self.socks: list[socket.socket] = []
+        self.rr_task: asyncio.Future | None = None
+        self.janus: tuple[str, int] | None = None  # (Janus API base, session id)
+        self.janus_handle: int | None = None
         self.session: str | None = None
         self.error: str | None = None
         self.connect_ms: float | None = None
 
     def snapshot(self) -> dict:
         c = self.capture
-        return {
+        out = {
             "session": self.session,
             "state": self.pc.connectionState if self.pc else "none",
             "frames": c.count if c else 0,
@@ -86,6 +246,12 @@ class Viewer:
                                if c and c.first_at else None),
             "error": self.error,
         }
+        if self.rtp is not None:
+            r = self.rtp
+            out.update(frames=r.complete, bytes=r.bytes, rtp=r.snapshot(),
+                       first_frame_ms=(round((r.first_at - c.t_offer) * 1000, 1)
+                                       if c and r.first_at else None))
+        return out
 
 
 # --- signaling -------------------------------------------------------------------------
@@ -123,6 +289,46 @@ async def _offer_tcp(signaling: dict, sdp: str) -> dict:
     return body
 
 
+def _janus(url: str, body: dict | None = None) -> dict:
+    """One Janus HTTP API call (POST with a body, else the long-poll GET)."""
+    import urllib.request
+    if body is not None:
+        body = {**body, "transaction": os.urandom(6).hex()}
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode(),
+                                 method="GET" if body is None else "POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=SIGNALING_TIMEOUT + 35) as resp:
+        reply = json.loads(resp.read())
+    if isinstance(reply, dict) and reply.get("janus") == "error":
+        raise RuntimeError(f"janus: {reply.get('error')}")
+    return reply
+
+
+async def _janus_watch(viewer: Viewer, signaling: dict) -> str:
+    """Janus streaming plugin: create a session, attach, `watch` the mountpoint and wait
+    for the plugin's offer (Janus offers, the viewer answers). Returns the offer SDP."""
+    base = signaling["base"]
+    sid = (await asyncio.to_thread(_janus, base, {"janus": "create"}))["data"]["id"]
+    viewer.janus = (base, sid)
+    viewer.session = f"janus-{sid}"
+    hid = (await asyncio.to_thread(_janus, f"{base}/{sid}", {
+        "janus": "attach", "plugin": "janus.plugin.streaming"}))["data"]["id"]
+    viewer.janus_handle = hid
+    await asyncio.to_thread(_janus, f"{base}/{sid}/{hid}", {
+        "janus": "message", "body": {"request": "watch", "id": signaling["mountpoint"]}})
+    deadline = time.monotonic() + SIGNALING_TIMEOUT
+    while time.monotonic() < deadline:
+        events = await asyncio.to_thread(_janus, f"{base}/{sid}?maxev=5")
+        for ev in events if isinstance(events, list) else [events]:
+            jsep = ev.get("jsep")
+            if jsep and jsep.get("type") == "offer":
+                return jsep["sdp"]
+            data = ev.get("plugindata", {}).get("data", {})
+            if "error" in data:
+                raise RuntimeError(f"janus watch: {data['error']}")
+    raise RuntimeError("janus sent no offer")
+
+
 # --- one client process ----------------------------------------------------------------
 
 async def open_viewer(signaling: dict) -> Viewer:
@@ -131,32 +337,60 @@ async def open_viewer(signaling: dict) -> Viewer:
     viewer = Viewer()
     try:
         pc = viewer.pc = RTCPeerConnection()
-        pc.addTransceiver("video", direction="recvonly")
-        await pc.setLocalDescription(await pc.createOffer())
         t_offer = time.monotonic()
-        offer = _offer_http if signaling["kind"] == "http" else _offer_tcp
-        answer = await offer(signaling, pc.localDescription.sdp)
-        viewer.session = answer.get("session")
-        viewer.capture = CaptureQueue(t_offer)
-        pc.getReceivers()[0]._RTCRtpReceiver__decoder_queue = viewer.capture
-        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        if signaling["kind"] == "janus":
+            remote = await _janus_watch(viewer, signaling)
+            await pc.setRemoteDescription(RTCSessionDescription(remote, "offer"))
+            viewer.capture = CaptureQueue(t_offer)
+            pc.getReceivers()[0]._RTCRtpReceiver__decoder_queue = viewer.capture
+            await pc.setLocalDescription(await pc.createAnswer())
+            base, sid = viewer.janus
+            url = f"{base}/{sid}/{viewer.janus_handle}"
+            await asyncio.to_thread(_janus, url, {
+                "janus": "message", "body": {"request": "start"},
+                "jsep": {"type": "answer", "sdp": pc.localDescription.sdp}})
+            await asyncio.to_thread(_janus, url, {"janus": "trickle",
+                                                  "candidate": {"completed": True}})
+        else:
+            pc.addTransceiver("video", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            t_offer = time.monotonic()
+            offer = _offer_http if signaling["kind"] == "http" else _offer_tcp
+            answer = await offer(signaling, pc.localDescription.sdp)
+            viewer.session = answer.get("session")
+            viewer.capture = CaptureQueue(t_offer)
+            pc.getReceivers()[0]._RTCRtpReceiver__decoder_queue = viewer.capture
+            remote = answer["sdp"]
+            await pc.setRemoteDescription(RTCSessionDescription(remote, "answer"))
         deadline = time.monotonic() + CONNECT_TIMEOUT
         while pc.connectionState != "connected":
             if pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
                 raise RuntimeError(f"connection {pc.connectionState}")
             await asyncio.sleep(0.05)
         viewer.connect_ms = round((time.monotonic() - t_offer) * 1000, 1)
+        if signaling.get("count_rtp"):
+            install_rtp_counter(viewer, remote)
     except Exception as exc:
         viewer.error = f"{type(exc).__name__}: {exc}"
     return viewer
 
 
 async def _close_viewer(viewer: Viewer, signaling: dict) -> None:
+    if viewer.rr_task is not None:
+        viewer.rr_task.cancel()
     if viewer.pc is not None:
         await viewer.pc.close()
+    for sock in viewer.socks:
+        sock.close()
     if viewer.session and signaling["kind"] == "http":
         try:
             await _close_http(signaling, viewer.session)
+        except Exception:
+            pass
+    if viewer.janus is not None:
+        base, sid = viewer.janus
+        try:
+            await asyncio.to_thread(_janus, f"{base}/{sid}", {"janus": "destroy"})
         except Exception:
             pass
 
@@ -203,6 +437,9 @@ def client_process(conn, signaling: dict, send_pli: bool = True) -> None:
     # aioice asks for 256 KB; a Python client sharing a busy CPU needs more slack so a
     # catch-up burst is not lost in the kernel (loss -> PLI -> a GOP replay -> more loss).
     aioice.turn.UDP_SOCKET_BUFFER_SIZE = RCVBUF
+    if signaling.get("rcvbuf"):
+        # The kernel doubles what is asked: ask half, get `rcvbuf` (208 KiB = its default).
+        aioice.turn.UDP_SOCKET_BUFFER_SIZE = signaling["rcvbuf"] // 2
     aiortc.rtcrtpreceiver.RemoteBitrateEstimator = ChromeLikeRemb
     receiver = aiortc.rtcrtpreceiver.RTCRtpReceiver
     send = receiver._send_rtcp_pli
@@ -313,10 +550,14 @@ def window(before: dict, after: dict) -> dict:
         b = old.get(v["session"])
         if b is None or v["error"]:
             continue
-        rows.append({"session": v["session"], "state": v["state"],
-                     "frames": v["frames"] - b["frames"], "bytes": v["bytes"] - b["bytes"],
-                     "fps": (v["frames"] - b["frames"]) / dt,
-                     "first_frame_ms": v["first_frame_ms"]})
+        row = {"session": v["session"], "state": v["state"],
+               "frames": v["frames"] - b["frames"], "bytes": v["bytes"] - b["bytes"],
+               "fps": (v["frames"] - b["frames"]) / dt,
+               "first_frame_ms": v["first_frame_ms"]}
+        if "rtp" in v and "rtp" in b:  # lean viewers (count_rtp): RTP counters too
+            row["rtp"] = {k: v["rtp"][k] - b["rtp"][k] for k in v["rtp"]
+                          if k != "ssrc" and v["rtp"][k] is not None}
+        rows.append(row)
     plis = sum(a["plis"] - b["plis"] for a, b in zip(after["procs"], before["procs"],
                                                      strict=True))
     return {"dt": dt, "client_cpu_pct": 100 * cpu / dt, "client_plis": plis, "viewers": rows}
