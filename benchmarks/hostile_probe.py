@@ -69,12 +69,12 @@ import urllib.parse
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
 from pathlib import Path
 
 import websockets
 
 from benchmarks._harness import Stack, emit, loadavg, print_table
+from tests.support.admin_forms import form_fields, with_changes
 from tests.support.processes import Client, wait_for
 from tests.support.webrtc_client import UdpBlackHole, with_candidates
 
@@ -204,43 +204,6 @@ class RssSampler(threading.Thread):
             rss = vm_rss_mb(self.pid)
             if rss is not None:
                 self.peak = max(self.peak, rss)
-
-
-class FormFields(HTMLParser):
-    """The fields a browser would submit from the admin's object form (`<model>_form`)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: list[tuple[str, str]] = []
-        self.inside = self.done = False
-        self.select: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and (a.get("id") or "").endswith("_form") and not self.done:
-            self.inside = True
-        elif not self.inside:
-            return
-        name = a.get("name")
-        if tag == "input" and name and "disabled" not in a:
-            kind = a.get("type", "text")
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    self.fields.append((name, a.get("value", "on")))
-            elif kind not in ("submit", "button", "file"):
-                self.fields.append((name, a.get("value", "")))
-        elif tag == "select" and name:
-            self.select = name
-        elif tag == "option" and self.select and "selected" in a:
-            self.fields.append((self.select, a.get("value", "")))
-        elif tag == "textarea" and name:
-            self.fields.append((name, ""))
-
-    def handle_endtag(self, tag):
-        if tag == "form" and self.inside:
-            self.inside, self.done = False, True
-        elif tag == "select":
-            self.select = None
 
 
 class Socket:
@@ -390,23 +353,12 @@ class Probe:
 
     def form(self, client: Client, path: str) -> dict[str, list[str]]:
         reply = self.page(client, "GET", path)
-        parser = FormFields()
-        parser.feed(reply.body.decode(errors="replace"))
-        data: dict[str, list[str]] = {}
-        for name, value in parser.fields:
-            data.setdefault(name, []).append(value)
-        return data
+        return form_fields(reply.body.decode(errors="replace"))
 
     def submit(self, client: Client, path: str, **changes) -> Reply:
         """GET an admin form, apply `changes` (a list replaces a field, None removes it),
         POST it back as a browser's Save would."""
-        data = self.form(client, path)
-        for name, value in changes.items():
-            if value is None:
-                data.pop(name, None)
-            else:
-                data[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        data.setdefault("_save", ["Save"])
+        data = with_changes(self.form(client, path), **changes)
         return self.page(client, "POST", path, [(k, v) for k, vs in data.items() for v in vs])
 
     def camera(self, slug: str = "default") -> dict:

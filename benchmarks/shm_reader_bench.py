@@ -35,6 +35,7 @@ from streaming.media.shm import layout as L
 from streaming.media.shm import segment as shm_segment
 from streaming.media.shm.stream_reader import FrameReader
 from streaming.media.shm.writer import FrameWriter, monotonic_ns
+from tests.support.poll_counter import PollCounter
 
 
 def frame_payload(n: int, fps: int, bitrate: int, gop: int) -> bytes:
@@ -68,15 +69,7 @@ def writer_proc(name, seconds, fps, bitrate, gop, ready, go, copy_ms):
 
 def petcam_reader_proc(name, seconds, out, probe=True, pace=True):
     reader = FrameReader(name, probe_writer=probe)
-    polls = 0
-    poll = reader.poll
-
-    def counted_poll():
-        nonlocal polls
-        polls += 1
-        return poll()
-
-    reader.poll = counted_poll
+    polls = PollCounter(reader)
     lat, torn, n = [], 0, 0
     cpu0 = time.process_time()
     deadline = time.monotonic() + seconds
@@ -89,7 +82,7 @@ def petcam_reader_proc(name, seconds, out, probe=True, pace=True):
     label = "petcam (writer probe)" if probe else "petcam (next-index only)"
     if not pace:
         label = "petcam 1 ms poll"  # the writer probe, without FramePacer
-    out.put({"reader": label, "frames": n, "torn": torn, "polls": polls,
+    out.put({"reader": label, "frames": n, "torn": torn, "polls": polls.count,
              "cpu_s": time.process_time() - cpu0, "latency_ms": lat,
              "gaps": reader.stats.gaps, "early_commits": reader.stats.early_commits})
 

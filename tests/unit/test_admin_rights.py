@@ -9,83 +9,27 @@ with the probe's changes, as a browser would.
 from __future__ import annotations
 
 import re
-from html.parser import HTMLParser
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.test import Client
 
 from accounts.models import ApiToken
+from tests.support.admin_forms import form_fields, with_changes
 from tests.support.roles import make_user
 from tests.support.tokens import make_token
-
-
-class FormFields(HTMLParser):
-    """The values a browser would submit from the admin's object form (`<model>_form`;
-    the header's logout form comes first)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.fields: list[tuple[str, str]] = []
-        self.depth = 0  # inside the form
-        self.done = False
-        self.select: str | None = None
-        self.textarea: str | None = None
-
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs)
-        if tag == "form" and (a.get("id") or "").endswith("_form") and not self.done:
-            self.depth = 1
-            return
-        if not self.depth:
-            return
-        name = a.get("name")
-        if tag == "input" and name and not a.get("disabled"):
-            kind = a.get("type", "text")
-            if kind in ("checkbox", "radio"):
-                if "checked" in a:
-                    self.fields.append((name, a.get("value", "on")))
-            elif kind not in ("submit", "button", "file"):
-                self.fields.append((name, a.get("value", "")))
-        elif tag == "select" and name:
-            self.select = name
-        elif tag == "option" and self.select and "selected" in a:
-            self.fields.append((self.select, a.get("value", "")))
-        elif tag == "textarea" and name:
-            self.textarea = name
-            self.fields.append((name, ""))
-
-    def handle_endtag(self, tag):
-        if tag == "form" and self.depth:
-            self.depth, self.done = 0, True
-        elif tag == "select":
-            self.select = None
-        elif tag == "textarea":
-            self.textarea = None
 
 
 def form_of(client: Client, url: str) -> dict[str, list[str]]:
     page = client.get(url)
     assert page.status_code == 200, (url, page.status_code)
-    parser = FormFields()
-    parser.feed(page.content.decode())
-    data: dict[str, list[str]] = {}
-    for name, value in parser.fields:
-        data.setdefault(name, []).append(value)
-    return data
+    return form_fields(page.content.decode())
 
 
 def submit(client: Client, url: str, **changes):
     """GET the admin form, apply `changes` (a list replaces a field, None removes it),
     POST it back."""
-    data = form_of(client, url)
-    for name, value in changes.items():
-        if value is None:
-            data.pop(name, None)
-        else:
-            data[name] = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-    data.setdefault("_save", ["Save"])
-    return client.post(url, data)
+    return client.post(url, with_changes(form_of(client, url), **changes))
 
 
 def perm(codename: str) -> Permission:

@@ -8,6 +8,7 @@ import time
 
 from streaming.media.shm.pacer import FramePacer
 from streaming.media.shm.stream_reader import FrameReader
+from tests.support.poll_counter import PollCounter
 from tests.unit.test_shm_reader import _race_writer, crc_ok
 
 MS = 1_000_000
@@ -144,15 +145,7 @@ def test_the_paced_reader_gets_every_frame_untorn_with_few_polls(shm_name):
     ready = ctx.Event()
     proc = ctx.Process(target=_race_writer, args=(shm_name, 90, 30.0, ready))
     reader = FrameReader(shm_name)
-    polls = 0
-    poll = reader.poll
-
-    def counted_poll():
-        nonlocal polls
-        polls += 1
-        return poll()
-
-    reader.poll = counted_poll
+    polls = PollCounter(reader)
     proc.start()
     assert ready.wait(10)
     got = []
@@ -170,7 +163,7 @@ def test_the_paced_reader_gets_every_frame_untorn_with_few_polls(shm_name):
     assert reader.stats.gaps == 0
     # 1 ms polling would be ~33 per frame; a loaded machine delays wake-ups (fewer
     # polls) and the writer's slot copies (a few more), not 3x more.
-    assert polls / len(got) < 12, f"{polls} polls for {len(got)} frames"
+    assert polls.count / len(got) < 12, f"{polls.count} polls for {len(got)} frames"
 
 
 
