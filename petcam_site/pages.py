@@ -1,11 +1,13 @@
 """The site's own pages around logging in and out, a password change for every user, and
-the HTML 404 for browser routes (API paths keep the JSON one)."""
+the HTML 404 and 500 for browser routes (API paths keep JSON)."""
 
 from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.templatetags.static import static
 from django.urls import reverse_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -51,3 +53,13 @@ def favicon(request):
     """Browsers ask for /favicon.ico even with a <link rel=icon>: send them to the SVG
     (resolved per request, so a hashed static name in production works too)."""
     return redirect(static("petcam/favicon.svg"))
+
+
+def server_error(request):
+    """JSON for the API, our page for browsers. Rendered without the request's context:
+    whatever failed (the database, a context processor) must not fail this page too."""
+    if request.path.startswith(API_PREFIXES):
+        return JsonResponse({"error": "server_error",
+                             "detail": "Something went wrong on the server; try again."},
+                            status=500)
+    return HttpResponseServerError(loader.get_template("500.html").render())

@@ -71,4 +71,6 @@ urlpatterns = [
     re_path(r"^(api|whep)/", not_found),
 ]
 
-handler404 = "petcam_site.pages.not_found"  # JSON under /api/ and /whep/, HTML elsewhere
+# JSON under /api/ and /whep/, HTML elsewhere
+handler404 = "petcam_site.pages.not_found"
+handler500 = "petcam_site.pages.server_error"
