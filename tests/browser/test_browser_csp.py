@@ -246,6 +246,13 @@ def test_every_page_as_superuser(site, browser, recording):
     page.get_by_test_id("token-name").fill("csp check")
     page.get_by_test_id("token-create").click()
     expect(page.get_by_test_id("new-token")).to_be_visible()
+    # the new key is copied with one click (account.js)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.get_by_test_id("token-copy").click()
+    expect(page.get_by_test_id("token-copy")).to_have_text("Copied")
+    key = page.locator("#new-token-key").inner_text().strip()
+    assert len(key) > 20 and page.evaluate("() => navigator.clipboard.readText()") == key
+    watch.check(page, "account page with a new token")
     page.get_by_test_id("token-row").filter(has_text="csp check").get_by_test_id(
         "token-revoke").click()
     expect(page.get_by_test_id("revoke-confirm")).to_be_visible()
