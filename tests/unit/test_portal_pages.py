@@ -6,8 +6,11 @@ CSRF checks on, as a browser does."""
 from __future__ import annotations
 
 import re
+import struct
+from pathlib import Path
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.test import Client
 from django.utils import timezone
 
@@ -118,6 +121,13 @@ def test_favicon(db):
     assert icon and icon.group(1).endswith(".svg")
     reply = Client().get("/favicon.ico")
     assert reply.status_code == 302 and reply["Location"] == icon.group(1)
+    # the home-screen icon of phones: a 180 px PNG
+    touch = re.search(r'<link rel="apple-touch-icon" href="/static/([^"]+)"', page)
+    assert touch, page
+    png = Path(finders.find(touch.group(1))).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">II", png[16:24]) == (180, 180)  # IHDR width, height
+    assert finders.find(icon.group(1).removeprefix("/static/"))
 
 
 def test_revoke_asks_first(viewer, client):
