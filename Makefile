@@ -8,6 +8,8 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TEST_DEBS := chromium ffmpeg redis-server
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
+# `make run PORT=8080`: serve on another port (8000 is taken by something else).
+PORT ?= 8000
 
 .PHONY: run test lint bench system-deps-test clean
 
@@ -30,8 +32,10 @@ system-deps-test:
 
 run: $(STAMP)
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py ensure_admin
-	$(PY) manage.py serve --simulate --cameras $(CAMERAS)
+	@# A new admin's login is printed now and again as the last lines, once the site is up.
+	@login="$$($(PY) manage.py ensure_admin)" || exit 1; echo "$$login"; \
+	case "$$login" in *password:*) export PETCAM_LOGIN_NOTE="$$login";; esac; \
+	exec $(PY) manage.py serve --simulate --cameras $(CAMERAS) --port $(PORT)
 
 test: $(STAMP) system-deps-test
 	$(PY) -m ruff check .

@@ -148,7 +148,8 @@ def _create_from_page(request: HttpRequest) -> HttpResponse | None:
 @require_http_methods(["GET", "POST"])
 def account_page(request: HttpRequest) -> HttpResponse:
     """GET: the user's roles, cameras and tokens. POST action=create (name, lifetime) |
-    revoke (token=<id>) | revoke_all."""
+    confirm_revoke (token=<id>) / confirm_revoke_all: a page asking first, whose button posts
+    revoke (token=<id>) / revoke_all."""
     user = request.user
     if request.method == "POST":
         action = request.POST.get("action", "")
@@ -157,6 +158,13 @@ def account_page(request: HttpRequest) -> HttpResponse:
             refused = _create_from_page(request)
             if refused is not None:
                 return refused
+        elif action == "confirm_revoke":  # a page that asks first; its form posts "revoke"
+            token = mine.filter(pk=request.POST.get("token", "")).first()
+            if token is None:  # gone already, or someone else's
+                return redirect("account")
+            return render(request, "account_revoke.html", {"token": token})
+        elif action == "confirm_revoke_all":
+            return render(request, "account_revoke.html", {"count": live_tokens(user).count()})
         elif action == "revoke":
             revoke_tokens(mine.filter(pk=request.POST.get("token", "")),
                           by="on the account page")

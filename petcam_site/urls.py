@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from detections.views import DetectionHistory
+from petcam_site import pages
 from petcam_site.account import account_page
 from petcam_site.api_errors import not_found
 from petcam_site.health import health
@@ -21,13 +22,16 @@ urlpatterns = [
     path("", streaming_views.live_page, name="live"),
     path("recordings/", recording_pages.recordings_page, name="recordings"),
     path("health", health, name="health"),
+    # browsers ask for /favicon.ico before (or without) reading <link rel=icon>
+    path("favicon.ico", pages.favicon, name="favicon"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html",
                                                           redirect_authenticated_user=True),
          name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/logout/", pages.LogoutView.as_view(), name="logout"),
     path("account/", account_page, name="account"),
+    path("account/password/", pages.PasswordChangeView.as_view(), name="password-change"),
     path("api/auth/token/", ObtainToken.as_view(), name="api-token"),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/cameras/", streaming_views.CameraList.as_view(), name="camera-list"),
@@ -67,4 +71,6 @@ urlpatterns = [
     re_path(r"^(api|whep)/", not_found),
 ]
 
-handler404 = "petcam_site.api_errors.not_found"
+# JSON under /api/ and /whep/, HTML elsewhere
+handler404 = "petcam_site.pages.not_found"
+handler500 = "petcam_site.pages.server_error"

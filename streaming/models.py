@@ -43,7 +43,9 @@ class CameraQuerySet(models.QuerySet):
 
 class Camera(models.Model):
     slug = models.SlugField(unique=True, max_length=50,
-                            help_text="Used in URLs: /api/cameras/<slug>/, /whep/<slug>.")
+                            # no <...> here: the admin renders help text as HTML
+                            help_text="Short name used in web addresses: for “garden”, "
+                                      "/api/cameras/garden/ and /whep/garden.")
     name = models.CharField(max_length=100)
     enabled = models.BooleanField(default=True,
                                   help_text="Disabled cameras are not served or recorded.")

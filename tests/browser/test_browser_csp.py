@@ -4,7 +4,8 @@ On the shared two-camera site: the login page, the camera grid, a live page (vid
 detection socket, activity chart, record button), the recordings list and the playback
 page of a recording made here, the account page, Django's admin (index, change lists,
 change and add forms whose widgets are made by the admin's scripts), DRF's browsable
-API, the 403 pages (no role; expired CSRF token), JSON 404s and the logged-out page.
+API, the password change page, the 403 pages (no role; expired CSRF token), the HTML and
+JSON 404s and the login page after logging out.
 Each page must load with no CSP violation (the `securitypolicyviolation` event and
 Chromium's console report), no JavaScript error and no script or stylesheet that failed
 to load, and its own scripts must have run. Every document carries the policy, with no
@@ -241,6 +242,26 @@ def test_every_page_as_superuser(site, browser, recording):
 
     visit("/account/", lambda: expect(page.get_by_test_id("account-user")).to_have_text(
         site.username), "account page")
+    # revoking a token asks first, on a page of its own
+    page.get_by_test_id("token-name").fill("csp check")
+    page.get_by_test_id("token-create").click()
+    expect(page.get_by_test_id("new-token")).to_be_visible()
+    # the new key is copied with one click (account.js)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
+    page.get_by_test_id("token-copy").click()
+    expect(page.get_by_test_id("token-copy")).to_have_text("Copied")
+    key = page.locator("#new-token-key").inner_text().strip()
+    assert len(key) > 20 and page.evaluate("() => navigator.clipboard.readText()") == key
+    watch.check(page, "account page with a new token")
+    page.get_by_test_id("token-row").filter(has_text="csp check").get_by_test_id(
+        "token-revoke").click()
+    expect(page.get_by_test_id("revoke-confirm")).to_be_visible()
+    watch.check(page, "revoke confirmation")
+    page.get_by_test_id("revoke-confirm-button").click()
+    expect(page.get_by_test_id("token-row").filter(has_text="csp check")).to_have_count(0)
+    watch.check(page, "account page after revoking")
+    visit("/account/password/", lambda: expect(page.get_by_test_id("password-change"))
+          .to_be_visible(), "password change page")
 
     # Django's admin: its widgets are made by its own scripts.
     visit("/admin/", lambda: expect(page.locator("#content-main")).to_be_visible(),
@@ -275,16 +296,21 @@ def test_every_page_as_superuser(site, browser, recording):
     for path in ("/api/cameras/", "/api/recordings/", f"/api/recordings/{recording['id']}/"):
         visit(path, lambda: expect(page.locator(".response-info")).to_be_visible(), path)
 
-    # JSON 404s: a page that does not exist, a recording that does not exist.
+    # Our HTML 404 for pages (a page, a recording that does not exist); JSON for the API.
     for path in ("/no-such-page/", "/recordings/999999999/"):
         response = page.goto(base + path)
         assert response.status == 404, path
+        expect(page.get_by_test_id("not-found")).to_be_visible()
         watch.check(page, f"404 {path}")
+    response = page.goto(base + "/api/no-such-thing/")
+    assert response.status == 404 and response.json()["error"] == "not_found"
+    watch.check(page, "JSON 404")
 
-    # Log out through the header's form: the admin's logged-out page.
+    # Log out through the header's form: the login page with a note.
     page.goto(base + "/account/")
     page.get_by_role("button", name="Log out").click()
-    page.wait_for_url(base + "/accounts/logout/")
+    page.wait_for_url(base + "/accounts/login/")
+    expect(page.get_by_test_id("messages")).to_have_text("You are logged out.")
     watch.check(page, "logged out")
     context.close()
 

@@ -106,3 +106,35 @@ def test_watch_record_find_play_delete(site):
     # Gone for the API too: the row and its file.
     assert site.call("GET", f"/api/recordings/{rec_id}/").status == 404
     assert site.call("GET", newest["download_url"]).status == 404
+
+
+# The header's parts (title, links, log-out button) as boxes, to tell whether they share a row.
+HEADER_BOXES_JS = """() => [...document.querySelectorAll(
+    'header h1, header nav a, header nav button')].map(e => {
+  const r = e.getBoundingClientRect();
+  return {text: e.textContent.trim(), top: r.top, bottom: r.bottom, right: r.right};
+})"""
+
+
+def test_the_header_is_one_row_on_a_phone(site):
+    """Issue 17: the header wrapped to two lines on a phone. Logged in as the superuser
+    (every link, Admin too), on each page with the header."""
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        page = browser.new_page(viewport=PHONE)
+        page.goto(site.base + "/accounts/login/")
+        page.get_by_label("Username").fill(site.username)
+        page.get_by_label("Password").fill(site.password)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url(site.base + "/")
+        for path in ("/", "/recordings/", "/account/"):
+            page.goto(site.base + path)
+            boxes = page.evaluate(HEADER_BOXES_JS)
+            assert {"petcam", "Live", "Recordings", "Account", "Admin"} <= {
+                b["text"] for b in boxes}, boxes
+            assert max(b["top"] for b in boxes) < min(b["bottom"] for b in boxes), (
+                f"{path}: the header wraps: {boxes}")
+            assert max(b["right"] for b in boxes) <= PHONE["width"], (path, boxes)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        screenshot(page, "portal-header-phone")
+        browser.close()

@@ -8,8 +8,11 @@ gets a Camera row with its own shared-memory segments (the default's names plus
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import os
 import shlex
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +24,25 @@ log = logging.getLogger("petcam.serve")
 
 # Slugs of the extra simulated cameras, in order (`--cameras 2` adds the first).
 EXTRA_CAMERAS = ["garden", "porch", "kitchen"]
+# `make run` passes the first run's admin login here, to repeat it as the last lines.
+LOGIN_NOTE_ENV = "PETCAM_LOGIN_NOTE"
+
+
+def port_taken(host: str, port: int) -> bool:
+    """True if nothing may listen on host:port now (another server has it). SO_REUSEADDR
+    like Twisted's listener, so a port left in TIME_WAIT does not count as taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return True
+            raise
+    return False
+
+
 # Extra cameras run at another size by default, so each tile is told apart at a glance.
 EXTRA_CAMERA_SIM_ARGS = "--width 1280 --height 720"
 
@@ -76,6 +98,12 @@ class Command(BaseCommand):
             raise CommandError(f"--cameras must be 1..{1 + len(EXTRA_CAMERAS)}, got {cameras}")
         if cameras > 1 and not simulate:
             raise CommandError("--cameras simulates cameras: use it with --simulate")
+        if port_taken(host, port):
+            raise CommandError(
+                f"port {port} is already in use (another petcam or program?): pick another "
+                f"with `make run PORT={port + 1}` or `manage.py serve --port {port + 1}`")
+        # not passed on to the simulators; shown once the site is up
+        login_note = os.environ.pop(LOGIN_NOTE_ENV, "").strip()
         per_camera = {}
         for item in camera_sim_args:
             slug, sep, extra = item.partition("=")
@@ -118,9 +146,12 @@ class Command(BaseCommand):
                 reactor.addSystemEventTrigger(
                     "before", "shutdown",
                     lambda: defer.Deferred.fromFuture(asyncio.ensure_future(stop_worker())))
-            self.stdout.write(self.style.SUCCESS(
-                f"petcam is up at {url}  -- log in as 'admin' with the password printed on the "
-                "first run (reset: .venv/bin/python manage.py changepassword admin)"))
+            self.stdout.write(self.style.SUCCESS(f"petcam is up at {url}"))
+            if login_note:  # the first run's new admin login, last, where it is seen
+                self.stdout.write(self.style.SUCCESS(login_note))
+            else:
+                self.stdout.write("Log in as 'admin' with the password printed on the first "
+                                  "run (reset: .venv/bin/python manage.py changepassword admin)")
             self.stdout.flush()
 
         server = Server(
