@@ -214,10 +214,11 @@ def drop_database(name: str) -> None:
 # --- main --------------------------------------------------------------------------------
 
 def run_layout(layer: str, db_url: str, token: str | None, client_counts: list[int],
-               messages: int, rate: float, run_index: int) -> tuple[list[dict], str]:
+               messages: int, rate: float, run_index: int,
+               pacing: str = "1") -> tuple[list[dict], str]:
     stack = Stack(width=WIDTH, height=HEIGHT, fps=30, bitrate=1500, encode="loop",
                   profile="main", mode="external" if layer == "redis" else "inprocess",
-                  extra_env={"DATABASE_URL": db_url})
+                  extra_env={"DATABASE_URL": db_url, "PETCAM_DETECTIONS_PACING": pacing})
     # The simulator's own (idle: --detect-fps 0) detections segment is not the one read.
     stack.sim_args += ["--detections-segment", stack.env["PETCAM_SHM_DETECTIONS"] + "_sim"]
     writer = None
@@ -257,6 +258,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=30.0, help="results per second")
     ap.add_argument("--clients", default="1,50", help="comma-separated client counts")
     ap.add_argument("--layers", default="redis,memory", help="redis,memory")
+    ap.add_argument("--detections-pacing", choices=["on", "off"], default="on",
+                    help="PETCAM_DETECTIONS_PACING: off polls the segment every 2 ms")
     ap.add_argument("--json", help="also write the JSON here")
     ap.add_argument("--writer", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -275,7 +278,8 @@ def main() -> None:
     try:
         for i, layer in enumerate(layers):
             got, token = run_layout(layer, PG_URL.format(name=db), token, client_counts,
-                                    args.messages, args.rate, i)
+                                    args.messages, args.rate, i,
+                                    "0" if args.detections_pacing == "off" else "1")
             rows += got
     finally:
         drop_database(db)

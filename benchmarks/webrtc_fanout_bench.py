@@ -353,11 +353,14 @@ def run(args) -> dict:
             args.sender]
         cam_fps = float(args.fps)
         pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.pacing]
-        for sender, setting, pacing in [(x, y, z) for x in senders for y in settings
-                                        for z in pacings]:
+        det_pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.detections_pacing]
+        for sender, setting, pacing, det_pacing in [
+                (x, y, z, d) for x in senders for y in settings for z in pacings
+                for d in det_pacings]:
             extra = {} if setting is None else {"PETCAM_SHARED_PACKETIZER": setting}
             extra["PETCAM_LEAN_SENDER"] = "1" if sender == "lean" else "0"
             extra["PETCAM_PACING"] = pacing
+            extra["PETCAM_DETECTIONS_PACING"] = det_pacing
             stack.start_server(extra)
             status = stack.wait_live()
             cam_fps = status["fps"] or cam_fps
@@ -367,6 +370,8 @@ def run(args) -> dict:
                 label += " +aiortc loop"  # aiortc's per-packet RTP loop, not petcam's lean one
             elif pacing == "0":
                 label += " unpaced"  # IDRs leave as one burst (PETCAM_PACING=0)
+            if det_pacing == "0":
+                label += " det-poll 2ms"  # detections reader's fixed poll
             if setting is not None and reported is None:
                 notes.append("the worker status has no 'shared_packetizer' key: "
                              "PETCAM_SHARED_PACKETIZER has no effect yet; one run only")
@@ -504,6 +509,9 @@ def main() -> None:
     ap.add_argument("--sender", choices=["lean", "aiortc", "both"], default="lean",
                     help="PETCAM_LEAN_SENDER: petcam's per-frame RTP loop, aiortc's "
                          "per-packet one, or both side by side (aiortc's first)")
+    ap.add_argument("--detections-pacing", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_DETECTIONS_PACING: the detections reader sleeps until the "
+                    "next result is due, or polls every 2 ms; 'both' runs the fixed poll first")
     ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
                     help="PETCAM_PACING of the lean sender (IDR bursts spread over half a "
                          "frame interval); 'both' runs unpaced first")

@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from streaming.media.burst_log import BurstLog
 from streaming.media.shm.detections_reader import DetectionReader
 from streaming.media.shm.layout import DetectionResult
+from streaming.media.shm.pacer import NS, FramePacer
 
 from .history import purge_older_than
 from .models import DetectionSample
@@ -55,7 +56,8 @@ class DetectionFeed:
     def __init__(self, camera: str, segment: str, group: str,
                  frame_size: Callable[[], tuple[int | None, int | None]], *,
                  sample_seconds: float = 1.0, retention_days: float = 30.0,
-                 poll_interval: float = 0.002) -> None:
+                 poll_interval: float = 0.002, idle_poll: float = 0.01,
+                 pace: bool = True) -> None:
         self.camera = camera
         self.group = group
         self.reader = DetectionReader(segment)
@@ -63,6 +65,8 @@ class DetectionFeed:
         self.sample_seconds = sample_seconds
         self.retention_days = retention_days
         self.poll_interval = poll_interval
+        self.idle_poll = idle_poll
+        self.pace = pace
         self.published = 0
         self.per_class: dict[str, int] = {}
         # Called with each result on the loop (e.g. the event recording trigger).
@@ -96,12 +100,29 @@ class DetectionFeed:
         await self._flush()
 
     def _poll_loop(self) -> None:
+        # Results come at the detector's cadence: sleep until the next one is due and poll
+        # every poll_interval only around it (the video reader's FramePacer, keyed by the
+        # record's version, which counts results). A fixed 2 ms poll was 500 wake-ups a
+        # second, most of them for nothing, and a large part of an idle worker's CPU.
+        pacer = FramePacer(fine_poll=self.poll_interval, late_poll=self.poll_interval,
+                           idle_poll=self.idle_poll)
         while not self._stop.is_set():
             width, height = self.frame_size()
             result = self.reader.poll(width, height)
-            if result is not None and self._loop and not self._loop.is_closed():
-                self._loop.call_soon_threadsafe(self._on_result, result, width, height)
-            time.sleep(self.poll_interval if self.reader.attached else 0.1)
+            now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            if result is not None:
+                pacer.frame_seen(result.tv_sec * NS + result.tv_nsec, now_ns, result.version)
+                if self._loop and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._on_result, result, width, height)
+            if not self.reader.attached:
+                delay = 0.1
+            elif not self.pace:
+                delay = self.poll_interval
+            elif pacer.due_ns(0) is None:
+                delay = self.idle_poll  # no result yet from this detector
+            else:
+                delay = pacer.next_poll_delay(now_ns, 0)  # 0: 30/s until two results
+            time.sleep(delay)
 
     def _on_result(self, result: DetectionResult, width: int | None, height: int | None) -> None:
         self.published += 1

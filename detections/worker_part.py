@@ -27,7 +27,8 @@ class DetectionPart:
         self.feed = DetectionFeed(config.slug, config.detections_segment, context.group,
                                   context.frame_size,
                                   sample_seconds=settings.PETCAM_DETECTION_SAMPLE_SECONDS,
-                                  retention_days=settings.PETCAM_DETECTION_RETENTION_DAYS)
+                                  retention_days=settings.PETCAM_DETECTION_RETENTION_DAYS,
+                                  pace=settings.PETCAM_DETECTIONS_PACING)
         self.feed.listeners = context.detection_listeners  # shared: parts add theirs
         self.ops: dict = {}
 

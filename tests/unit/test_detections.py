@@ -3,13 +3,17 @@ tests/integration/test_detections_live.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
+from detections.feed import DetectionFeed
 from detections.models import DetectionSample
 from streaming.media.shm.detections_reader import DetectionReader, check_result
 from streaming.media.shm.layout import DETECTIONS_HEADER, Detection, DetectionResult
@@ -107,6 +111,65 @@ def test_missing_then_recreated_segment(shm_name):
     assert reader.stats.attaches == 2
     writer.close()
     reader.close()
+
+
+def feed_polls_per_result(shm_name: str, *, pace: bool, results: int = 20,
+                          rate: float = 10.0) -> tuple[list[int], float, dict]:
+    """A real writer at `rate` results/s (camera stamps = now) and a feed's poll thread:
+    the frame numbers the feed published, reader polls per result, the reader's drops."""
+    writer = DetectionWriter(shm_name)
+    feed = DetectionFeed("default", shm_name, "unused", lambda: (640, 480), pace=pace)
+    loop = asyncio.new_event_loop()
+    looper = threading.Thread(target=loop.run_forever, daemon=True)
+    looper.start()
+    got: list[int] = []
+    feed._loop = loop
+    feed._on_result = lambda res, w, h: got.append(res.frame_number)  # no channel layer here
+    polls = 0
+    poll = feed.reader.poll
+
+    def counting_poll(*args):
+        nonlocal polls
+        polls += 1
+        return poll(*args)
+
+    feed.reader.poll = counting_poll
+    thread = threading.Thread(target=feed._poll_loop, daemon=True)
+    thread.start()
+    try:
+        while not feed.reader.attached:
+            time.sleep(0.01)
+        start = polls
+        for frame in range(1, results + 1):
+            time.sleep(1 / rate)
+            now = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+            writer.write(DetectionResult(frame, now // 1_000_000_000, now % 1_000_000_000,
+                                         (CAT,)))
+        time.sleep(2 / rate)
+        per_result = (polls - start) / results
+    finally:
+        feed._stop.set()
+        thread.join(2)
+        feed.reader.close()
+        writer.close()
+        loop.call_soon_threadsafe(loop.stop)
+        looper.join(2)
+        loop.close()
+    return got, per_result, dict(feed.reader.stats.dropped)
+
+
+def test_paced_feed_polls_around_each_result_and_misses_none(shm_name):
+    got, per_result, dropped = feed_polls_per_result(shm_name, pace=True)
+    assert got == list(range(1, 21)), dropped
+    assert dropped.get("overwritten", 0) == 0
+    # a fixed 2 ms poll makes ~45 polls per result at 10/s (the test below); paced: a few
+    assert per_result < 15
+
+
+def test_the_poll_bound_catches_a_fixed_poll(shm_name):
+    got, per_result, _ = feed_polls_per_result(shm_name, pace=False)
+    assert got == list(range(1, 21))
+    assert per_result >= 15
 
 
 # --- the history API ----------------------------------------------------------------
