@@ -14,7 +14,9 @@ from django.views.decorators.csrf import csrf_exempt
 
 from petcam_site.api_errors import not_found as json_not_found
 
-API_PREFIXES = ("/api/", "/whep/")
+# Machine paths answer JSON (the documented error format), pages answer HTML. /static/
+# is for scripts and stylesheets: a missing or out-of-folder file gets the JSON 404.
+API_PREFIXES = ("/api/", "/whep/", "/static/")
 
 
 class LogoutView(auth_views.LogoutView):
