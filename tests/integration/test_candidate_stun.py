@@ -19,14 +19,13 @@ import pytest
 import websockets
 from aioice.ice import get_host_addresses
 
-from streaming.media.shm import segment as shm_segment
-from tests.support.processes import site_env, start_simulator, wait_for
+from tests.support.processes import site_env, wait_for
 from tests.support.webrtc_client import (
     UdpBlackHole,
     WebRtcClient,
     http,
     running_site,
-    wait_live,
+    simulated_camera,
     with_candidates,
 )
 
@@ -40,15 +39,8 @@ def site(tmp_path_factory):
     env = site_env(tmp, PETCAM_ALLOW_LOCAL_CANDIDATES="0", PETCAM_ICE_TIMEOUT=str(ICE_TIMEOUT),
                    PETCAM_MAX_OFFER_CANDIDATES=str(MAX_CANDIDATES))
     logs = tmp / "logs"
-    with running_site(env, logs) as running:
-        sim = start_simulator(env, logs, "--bitrate", "300")
-        try:
-            wait_live(running.base, running.token, width=320)
-            yield running
-        finally:
-            sim.stop()
-            shm_segment.unlink(env["PETCAM_SHM_STREAM"])
-            shm_segment.unlink(env["PETCAM_SHM_DETECTIONS"])
+    with running_site(env, logs) as running, simulated_camera(running):
+        yield running
 
 
 def base_offer() -> str:

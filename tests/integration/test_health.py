@@ -13,9 +13,8 @@ from __future__ import annotations
 import pytest
 
 from petcam_site import health
-from streaming.media.shm import segment as shm_segment
-from tests.support.processes import manage, migrate, site_env, start_simulator, wait_for
-from tests.support.webrtc_client import http, running_site, wait_live
+from tests.support.processes import manage, migrate, site_env, wait_for
+from tests.support.webrtc_client import http, running_site, simulated_camera
 
 
 def add_camera(env: dict[str, str], slug: str, position: int) -> None:
@@ -33,15 +32,8 @@ def site(tmp_path_factory):
     env = site_env(tmp, PETCAM_HEALTH_TIMEOUT="1.0", PETCAM_CAMERA_WATCH_SECONDS="0")
     migrate(env)
     add_camera(env, "garden", 1)
-    with running_site(env, tmp / "logs", migrate=False) as site:
-        sim = start_simulator(env, tmp / "logs", "--bitrate", "300")
-        try:
-            wait_live(site.base, site.token, width=320)
-            yield site
-        finally:
-            sim.stop()
-    shm_segment.unlink(env["PETCAM_SHM_STREAM"])
-    shm_segment.unlink(env["PETCAM_SHM_DETECTIONS"])
+    with running_site(env, tmp / "logs", migrate=False) as site, simulated_camera(site):
+        yield site
 
 
 def get_health() -> tuple[int, dict]:

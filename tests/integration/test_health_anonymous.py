@@ -16,9 +16,8 @@ import json
 import pytest
 import websockets
 
-from streaming.media.shm import segment as shm_segment
-from tests.support.processes import manage, migrate, site_env, start_simulator, wait_for
-from tests.support.webrtc_client import http, running_site, wait_live
+from tests.support.processes import manage, migrate, site_env, wait_for
+from tests.support.webrtc_client import http, running_site, simulated_camera
 
 OUTSIDE = "203.0.113.9"
 RTSP = "rtsp://spy:hunter2@cam.internal.example:554/live"
@@ -34,15 +33,8 @@ def site(tmp_path_factory):
                    PETCAM_HEALTH_TIMEOUT="2.0")
     migrate(env)
     manage(env, "add_camera", "--slug", "attic", "--source", RTSP, "--position", "5")
-    with running_site(env, tmp / "logs", migrate=False) as site:
-        sim = start_simulator(env, tmp / "logs", "--bitrate", "300")
-        try:
-            wait_live(site.base, site.token, width=320)
-            yield site
-        finally:
-            sim.stop()
-    shm_segment.unlink(env["PETCAM_SHM_STREAM"])
-    shm_segment.unlink(env["PETCAM_SHM_DETECTIONS"])
+    with running_site(env, tmp / "logs", migrate=False) as site, simulated_camera(site):
+        yield site
 
 
 def health(site, forwarded: str | None = None, token: str | None = None) -> tuple[int, dict]:

@@ -21,8 +21,7 @@ import time
 import pytest
 import websockets
 
-from streaming.media.shm import segment as shm_segment
-from tests.support.processes import manage, site_env, start_simulator, wait_for
+from tests.support.processes import manage, site_env, wait_for
 from tests.support.webrtc_client import (
     SignalingError,
     UdpBlackHole,
@@ -31,7 +30,7 @@ from tests.support.webrtc_client import (
     dangling_offer,
     http,
     running_site,
-    wait_live,
+    simulated_camera,
 )
 
 MAX_VIEWERS = 5
@@ -58,14 +57,8 @@ def site(tmp_path_factory):
     with running_site(env, logs) as running:
         out = manage(env, "shell", "-c", MAKE_USERS)
         running.tokens = {**json.loads(out.strip().splitlines()[-1]), "root": running.token}
-        sim = start_simulator(env, logs, "--bitrate", "300")
-        try:
-            wait_live(running.base, running.token, width=320)
+        with simulated_camera(running):
             yield running
-        finally:
-            sim.stop()
-            shm_segment.unlink(env["PETCAM_SHM_STREAM"])
-            shm_segment.unlink(env["PETCAM_SHM_DETECTIONS"])
 
 
 @pytest.fixture

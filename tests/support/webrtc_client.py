@@ -30,11 +30,13 @@ from pathlib import Path
 
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
+from streaming.media.shm import segment as shm_segment
 from tests.support.processes import (
     Proc,
     create_admin,
     install,
     pick_free_port,
+    start_simulator,
     start_site,
     wait_for,
 )
@@ -161,6 +163,20 @@ def running_site(env: dict[str, str], logs: Path, *, plain_daphne: bool = False,
                    logs)
     finally:
         proc.stop()
+
+
+@contextlib.contextmanager
+def simulated_camera(site: Site, *sim_args: str, width: int = 320) -> Iterator[Proc]:
+    """The simulator writing `site`'s segments (default 300 kbit/s) until the block ends,
+    with the camera live at the site first; its segments unlinked afterwards."""
+    sim = start_simulator(site.env, site.logs, *(sim_args or ("--bitrate", "300")))
+    try:
+        wait_live(site.base, site.token, width=width)
+        yield sim
+    finally:
+        sim.stop()
+        shm_segment.unlink(site.env["PETCAM_SHM_STREAM"])
+        shm_segment.unlink(site.env["PETCAM_SHM_DETECTIONS"])
 
 
 class LoopThread:
