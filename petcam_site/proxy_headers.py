@@ -8,6 +8,10 @@ entry that is not a trusted proxy: the address the outermost trusted proxy saw a
 appended. Everything that asks "who is this" reads the result, scope["client"]
 (REMOTE_ADDR in Django): django-axes, the per-address login cap, /metrics, /health,
 DRF's throttles and the access log.
+
+The scheme likewise: X-Forwarded-Proto from a trusted proxy sets scope["scheme"], and
+anyone else's is dropped before Django sees it, so SECURE_PROXY_SSL_HEADER (set only
+when there are trusted proxies, see proxy_ssl_header()) believes the proxy alone.
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ def parse_networks(value: str | Iterable[str]) -> tuple[Network, ...]:
             raise ValueError(f"PETCAM_TRUSTED_PROXIES: {item!r} is not an address or "
                              "network") from None
     return tuple(networks)
+
+
+# Django's SECURE_PROXY_SSL_HEADER: "this request came over HTTPS" when the proxy says so.
+PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+
+def proxy_ssl_header(requested: bool | None, tls: bool, trusted: Iterable[str]
+                     ) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER for these settings, or None.
+
+    requested: PETCAM_PROXY_SSL_HEADER (None when unset: on with PETCAM_TLS behind
+    trusted proxies). Only a trusted proxy may say "https": asked for without one,
+    ValueError, since any client could then claim it."""
+    has_proxies = bool(parse_networks(trusted))
+    if requested is None:
+        requested = tls and has_proxies
+    if not requested:
+        return None
+    if not has_proxies:
+        raise ValueError("PETCAM_PROXY_SSL_HEADER=1 needs PETCAM_TRUSTED_PROXIES (the reverse "
+                         "proxy's address, e.g. 127.0.0.1,::1): without it any client could "
+                         "claim HTTPS with its own X-Forwarded-Proto header")
+    return PROXY_SSL_HEADER
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -88,23 +115,29 @@ class TrustedProxyHeaders:
 
     def resolve(self, scope: dict) -> dict:
         peer_host, peer_port = scope["client"][0], scope["client"][1]
+        headers = scope.get("headers", [])
+        if not is_trusted(peer_host, self.trusted):
+            # The client's own claim of HTTPS: gone, so Django's SECURE_PROXY_SSL_HEADER
+            # check and the WebSocket origin check never read it.
+            if any(name == b"x-forwarded-proto" for name, _ in headers):
+                scope = {**scope, "headers": [(name, value) for name, value in headers
+                                              if name != b"x-forwarded-proto"]}
+            return scope
         entries: list[str] = []
         proto = None
-        for name, value in scope.get("headers", []):
+        for name, value in headers:
             if name == b"x-forwarded-for":
                 entries.extend(value.decode("latin-1").split(","))
             elif name == b"x-forwarded-proto":
                 proto = value.decode("latin-1").split(",")[-1].strip().lower()
-        if not entries:
-            return scope
-        client = client_address(peer_host, entries, self.trusted)
-        if client is None:
-            return scope
-        scope = {**scope, "client": [client, peer_port], FORWARDED_SCOPE_KEY: True}
+        client = client_address(peer_host, entries, self.trusted) if entries else None
+        if client is not None:
+            scope = {**scope, "client": [client, peer_port], FORWARDED_SCOPE_KEY: True}
         if proto in ("http", "https", "ws", "wss"):
             secure = proto in ("https", "wss")
-            scope["scheme"] = ("wss" if secure else "ws") if scope["type"] == "websocket" \
-                else ("https" if secure else "http")
+            scope = {**scope, "scheme": (("wss" if secure else "ws")
+                                         if scope["type"] == "websocket"
+                                         else ("https" if secure else "http"))}
         return scope
 
 

@@ -192,25 +192,36 @@ AXES_VERBOSE = False  # petcam_site/login_guard logs lockouts in one line
 PETCAM_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("PETCAM_LOGIN_ADDRESS_FAILURE_LIMIT", 20)
 
 # --- Security headers and cookies ---
-# Behind TLS (PETCAM_TLS=1): cookies only over HTTPS, and HSTS. Behind a TLS-terminating
-# proxy also set PETCAM_PROXY_SSL_HEADER=1 (the proxy must set X-Forwarded-Proto).
-PETCAM_TLS = env_bool("PETCAM_TLS", False)
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PETCAM_TLS
-SECURE_HSTS_SECONDS = env_int("PETCAM_HSTS_SECONDS", 31_536_000 if PETCAM_TLS else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PETCAM_HSTS_INCLUDE_SUBDOMAINS", False)
-SECURE_HSTS_PRELOAD = env_bool("PETCAM_HSTS_PRELOAD", False)
-SECURE_SSL_REDIRECT = env_bool("PETCAM_SSL_REDIRECT", False)
-if env_bool("PETCAM_PROXY_SSL_HEADER", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Reverse proxies whose X-Forwarded-For is believed (petcam_site/proxy_headers.py):
-# addresses or networks, comma-separated, e.g. "127.0.0.1,::1". Empty: none, the
-# connection's address is the client's. Run daphne without --proxy-headers.
+# Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed
+# (petcam_site/proxy_headers.py): addresses or networks, comma-separated, e.g.
+# "127.0.0.1,::1". Empty: none, the connection's address is the client's. Run daphne
+# without --proxy-headers. deploy/caddy/ is the tested proxy (docs/operations.md).
 PETCAM_TRUSTED_PROXIES = [p.strip() for p in
                           os.environ.get("PETCAM_TRUSTED_PROXIES", "").split(",") if p.strip()]
 try:
     proxy_headers.parse_networks(PETCAM_TRUSTED_PROXIES)
 except ValueError as exc:
     raise ImproperlyConfigured(str(exc)) from exc
+# Behind TLS (PETCAM_TLS=1): cookies only over HTTPS, and HSTS.
+PETCAM_TLS = env_bool("PETCAM_TLS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = PETCAM_TLS
+SECURE_HSTS_SECONDS = env_int("PETCAM_HSTS_SECONDS", 31_536_000 if PETCAM_TLS else 0)
+if SECURE_HSTS_SECONDS < 0:
+    raise ImproperlyConfigured(f"PETCAM_HSTS_SECONDS must be 0 or more, got {SECURE_HSTS_SECONDS}")
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("PETCAM_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("PETCAM_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = env_bool("PETCAM_SSL_REDIRECT", False)
+# X-Forwarded-Proto: https counts from a trusted proxy only. PETCAM_PROXY_SSL_HEADER
+# unset: on with PETCAM_TLS behind PETCAM_TRUSTED_PROXIES; =1 without them is refused.
+try:
+    _proxy_ssl_header = proxy_headers.proxy_ssl_header(
+        env_bool("PETCAM_PROXY_SSL_HEADER", False)
+        if os.environ.get("PETCAM_PROXY_SSL_HEADER", "").strip() else None,
+        PETCAM_TLS, PETCAM_TRUSTED_PROXIES)
+except ValueError as exc:
+    raise ImproperlyConfigured(str(exc)) from exc
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = _proxy_ssl_header
 # One line per request on the `petcam.access` logger, credentials cut (access_log.py).
 PETCAM_ACCESS_LOG = env_bool("PETCAM_ACCESS_LOG", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True

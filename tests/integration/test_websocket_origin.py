@@ -7,7 +7,8 @@ of the handshake, which must be in ALLOWED_HOSTS, over the scheme the site is se
 with) or in DJANGO_CSRF_TRUSTED_ORIGINS; apps without an Origin still connect with a token.
 
 One real site with a logged-in browser's cookie, PETCAM_PROXY_SSL_HEADER on (a TLS proxy
-in front says X-Forwarded-Proto: https) and two trusted origins.
+on 127.0.0.1 says X-Forwarded-Proto: https; from any other address the header is dropped)
+and two trusted origins.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ TRUSTED = "https://cam.example.org,https://*.pets.example"
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     install = start_install(tmp_path_factory.mktemp("origin"), PETCAM_PROXY_SSL_HEADER="1",
+                            PETCAM_TRUSTED_PROXIES="127.0.0.1",
                             DJANGO_CSRF_TRUSTED_ORIGINS=TRUSTED)
     browser = Client(install.base)
     browser.login(install.username, install.password)
@@ -34,9 +36,9 @@ def site(tmp_path_factory):
     install.site.stop()
 
 
-def handshake(site, headers: dict[str, str]) -> int | dict:
+def handshake(site, headers: dict[str, str], source: str = "127.0.0.1") -> int | dict:
     """101 -> the first message the socket gets (it is logged in: a status or detections
-    event); a refused handshake -> its HTTP status."""
+    event); a refused handshake -> its HTTP status. `source`: the address it comes from."""
 
     headers = dict(headers)
     # The URI's host is what the Host header says; the socket goes to the site regardless.
@@ -46,6 +48,7 @@ def handshake(site, headers: dict[str, str]) -> int | dict:
         try:
             async with websockets.connect(f"ws://{host}/ws/cameras/default/",
                                           host="127.0.0.1", port=site.port,
+                                          local_addr=(source, 0),
                                           additional_headers={"Cookie": site.cookie,
                                                               **headers}) as ws:
                 await ws.send(json.dumps({"type": "ping"}))
@@ -92,3 +95,12 @@ def test_the_sites_own_and_trusted_origins_are_accepted(site, origin, headers):
 
 def test_apps_send_no_origin_and_still_connect(site):
     assert handshake(site, {}) == {"type": "pong"}
+
+
+def test_only_the_trusted_proxy_may_say_https(site):
+    """From 127.0.0.2 (not the trusted proxy) X-Forwarded-Proto is dropped: the socket is
+    plain ws://, and an https origin is foreign."""
+    headers = {"Origin": f"https://127.0.0.1:{site.port}", "X-Forwarded-Proto": "https"}
+    assert handshake(site, headers, source="127.0.0.2") == 403
+    assert handshake(site, {"Origin": f"http://127.0.0.1:{site.port}"},
+                     source="127.0.0.2") == {"type": "pong"}

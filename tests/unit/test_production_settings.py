@@ -1,5 +1,6 @@
 """Secure defaults: DEBUG off, no start on a known secret key, a stored key for the embedded
-default, TLS-only cookies + HSTS on request, security headers on every response.
+default, TLS-only cookies + HSTS on request (X-Forwarded-Proto believed only behind a
+trusted proxy), security headers on every response.
 
 Settings are read once per process, so each configuration runs `manage.py` in its own
 subprocess (started together: they are independent); headers are checked in-process.
@@ -24,7 +25,9 @@ from tests.support.processes import ROOT, site_env
 PRINT_SETTINGS = ("import json; from django.conf import settings as s; print(json.dumps({"
                   "'debug': s.DEBUG, 'key': s.SECRET_KEY, "
                   "'session_secure': s.SESSION_COOKIE_SECURE, 'csrf_secure': s.CSRF_COOKIE_SECURE,"
-                  " 'hsts': s.SECURE_HSTS_SECONDS}))")
+                  " 'hsts': s.SECURE_HSTS_SECONDS, 'hosts': s.ALLOWED_HOSTS,"
+                  " 'origins': s.CSRF_TRUSTED_ORIGINS,"
+                  " 'proxy_ssl': getattr(s, 'SECURE_PROXY_SSL_HEADER', None)}))")
 
 
 def start(env: dict[str, str], *args: str) -> subprocess.Popen:
@@ -57,6 +60,20 @@ def test_production_configurations(tmp_path):
                               PETCAM_SSL_REDIRECT="1", PETCAM_HSTS_INCLUDE_SUBDOMAINS="1",
                               PETCAM_HSTS_PRELOAD="1", DJANGO_ALLOWED_HOSTS="cam.example.org"),
                      "check", "--deploy", "--tag", "security", "--fail-level", "WARNING"),
+        # PETCAM_TLS without a proxy (TLS elsewhere): nobody's X-Forwarded-Proto counts
+        "tls_no_proxy": start(site_env(tmp_path / "f", DJANGO_SECRET_KEY=strong,
+                                       PETCAM_TLS="1"), "shell", "-c", PRINT_SETTINGS),
+        # behind the HTTPS proxy (deploy/caddy/): hosts and origins from the environment
+        "behind_proxy": start(site_env(tmp_path / "g", DJANGO_SECRET_KEY=strong, PETCAM_TLS="1",
+                                       PETCAM_TRUSTED_PROXIES="127.0.0.1,::1",
+                                       PETCAM_HSTS_SECONDS="600",
+                                       DJANGO_ALLOWED_HOSTS="cam.example.org, petcam.lan",
+                                       DJANGO_CSRF_TRUSTED_ORIGINS="https://cam.example.org:8443"),
+                              "shell", "-c", PRINT_SETTINGS),
+        # asked to believe X-Forwarded-Proto with no trusted proxy: refused, and told why
+        "ssl_header_no_proxy": start(site_env(tmp_path / "h", DJANGO_SECRET_KEY=strong,
+                                              PETCAM_TLS="1", PETCAM_PROXY_SSL_HEADER="1"),
+                                     "check"),
     }
     results = {name: finish(proc) for name, proc in runs.items()}
 
@@ -85,6 +102,25 @@ def test_production_configurations(tmp_path):
 
     code, out, err = results["tls"]
     assert code == 0, out + err
+
+    code, out, err = results["tls_no_proxy"]
+    assert code == 0, err
+    assert settings_of(out) | {"key": None} == {
+        "debug": False, "key": None, "session_secure": True, "csrf_secure": True,
+        "hsts": 31_536_000, "hosts": ["127.0.0.1", "localhost", "[::1]"], "origins": [],
+        "proxy_ssl": None}
+
+    code, out, err = results["behind_proxy"]
+    assert code == 0, err
+    assert settings_of(out) | {"key": None} == {
+        "debug": False, "key": None, "session_secure": True, "csrf_secure": True,
+        "hsts": 600, "hosts": ["cam.example.org", "petcam.lan"],
+        "origins": ["https://cam.example.org:8443"],
+        "proxy_ssl": ["HTTP_X_FORWARDED_PROTO", "https"]}
+
+    code, out, err = results["ssl_header_no_proxy"]
+    assert code != 0, out
+    assert "PETCAM_PROXY_SSL_HEADER=1 needs PETCAM_TRUSTED_PROXIES" in err, err
 
 
 @pytest.mark.django_db

@@ -16,7 +16,12 @@ from asgiref.sync import async_to_sync
 from asgiref.testing import ApplicationCommunicator
 from django.core.asgi import get_asgi_application
 
-from petcam_site.proxy_headers import TrustedProxyHeaders, client_address, parse_networks
+from petcam_site.proxy_headers import (
+    TrustedProxyHeaders,
+    client_address,
+    parse_networks,
+    proxy_ssl_header,
+)
 from tests.support.roles import make_user
 
 PROXIES = parse_networks("127.0.0.1, ::1, 10.1.0.0/16")
@@ -71,7 +76,27 @@ def test_the_scheme_follows_the_trusted_proxy_only():
         return seen["client"][0], seen["scheme"]
 
     assert run("127.0.0.1") == (OUTSIDE, "https")
+    assert (b"x-forwarded-proto", b"https") in seen["headers"]
     assert run("198.51.100.4") == ("198.51.100.4", "http")
+    # the client's own claim is gone before Django's SECURE_PROXY_SSL_HEADER could read it
+    assert [name for name, _ in seen["headers"]] == [b"x-forwarded-for"]
+
+
+@pytest.mark.parametrize(("requested", "tls", "trusted", "expected"), [
+    (None, False, [], None),  # nothing asked: nothing believed
+    (None, True, [], None),  # TLS in daphne itself or an unlisted proxy: not believed
+    (None, True, ["127.0.0.1", "::1"], ("HTTP_X_FORWARDED_PROTO", "https")),
+    (None, False, ["127.0.0.1"], None),  # a plain-HTTP proxy
+    (True, False, ["10.0.0.0/8"], ("HTTP_X_FORWARDED_PROTO", "https")),
+    (False, True, ["127.0.0.1"], None),  # turned off on purpose
+])
+def test_proxy_ssl_header(requested, tls, trusted, expected):
+    assert proxy_ssl_header(requested, tls, trusted) == expected
+
+
+def test_proxy_ssl_header_without_a_trusted_proxy_is_refused():
+    with pytest.raises(ValueError, match="needs PETCAM_TRUSTED_PROXIES"):
+        proxy_ssl_header(True, True, [])
 
 
 # --- the whole stack --------------------------------------------------------------------
@@ -154,3 +179,16 @@ def test_the_login_lockout_counts_the_real_client(site):
                  method="POST", body=json.dumps({"username": "cat",
                                                  "password": "a long enough passphrase"}).encode())
     assert other[0] == 200
+
+
+def test_only_the_trusted_proxy_makes_a_request_secure(site, settings):
+    """HSTS goes out on secure requests only: the trusted proxy's X-Forwarded-Proto makes
+    one secure, the same header from anyone else does not (it is dropped)."""
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    settings.SECURE_HSTS_SECONDS = 600
+    https = {"X-Forwarded-Proto": "https"}
+    _, headers, _ = call("127.0.0.1", "/accounts/login/", "127.0.0.1", OUTSIDE, headers=https)
+    assert headers["strict-transport-security"] == "max-age=600"
+    for peer, forwarded in ((OUTSIDE, None), (OUTSIDE, "127.0.0.1"), ("127.0.0.2", OUTSIDE)):
+        _, headers, _ = call("127.0.0.1", "/accounts/login/", peer, forwarded, headers=https)
+        assert "strict-transport-security" not in headers, (peer, forwarded)
