@@ -88,6 +88,10 @@ class CameraStatusSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, help_text="Display name.")
     state = serializers.CharField(help_text="live, waiting, stalled, worker_unreachable...")
     live = serializers.BooleanField()
+    phase = serializers.ChoiceField(
+        choices=["starting", "live", "off"], required=False,
+        help_text="What a viewer is told: starting (no frame yet since the media worker "
+                  "started), live, or off (the camera stopped, or never came).")
     fps = serializers.FloatField(required=False)
     bitrate_kbps = serializers.FloatField(required=False)
     width = serializers.IntegerField(required=False, allow_null=True)
