@@ -158,7 +158,7 @@ export function startControls(stage, player) {
   let pointerType = "mouse";
 
   // Only while the picture plays: otherwise the state and message matter more.
-  const mayHide = () => stage.dataset.state === "live" && !controls.contains(document.activeElement)
+  const mayHide = () => stage.dataset.state === "live" && !controls.querySelector(":focus-visible")
     && !controls.matches(":hover");
 
   function hide() {
