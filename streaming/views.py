@@ -73,7 +73,7 @@ def live_page(request):
     slug = wanted if wanted is not None else visible[0]
     return render(request, "live.html", {
         "camera": {"slug": slug, "name": names.get(slug) or slug},
-        "cameras": [slug], "tiles": tiles, "show_details": details,
+        "tiles": tiles, "show_details": details,
         "can_record": request.user.has_perm(CONTROL_RECORDING)})
 
 
