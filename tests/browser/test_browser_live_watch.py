@@ -5,9 +5,10 @@ One site, its camera named "Kitchen corner" in the admin's Camera model. Desktop
 frame, then "live"; the heading is the camera's name; the technical details are folded
 behind a toggle; snapshot downloads a JPEG of the frame on screen named after the camera
 and the time; full screen and picture-in-picture toggle; the controls fade while live and
-come back with the mouse (the camera going off: test_browser_live_video.py). Phone (390x844, touch) as a
-viewer: the picture edge to edge and first, no details and no record button, controls of
-44 px or more, a tap shows and hides them, and on its side the picture fills the screen.
+come back with the mouse (the camera going off: test_browser_live_video.py). Phone
+(390x844, touch) as a viewer: the picture edge to edge and first, no details and no record
+button, controls of 44 px or more, a tap shows and hides them, and on its side the picture
+fills the screen.
 Screenshots: test-artifacts/live-watch-*.png.
 """
 
@@ -138,6 +139,8 @@ def test_desktop_watch_snapshot_fullscreen_pip_details(site, tmp_path):
                                "document.getElementById('stage')", timeout=5_000)
         expect(page.get_by_test_id("fullscreen-button")).to_have_attribute(
             "aria-label", "Leave full screen")
+        expect(page.get_by_test_id("stage-state")).to_be_visible()  # name and state over it
+        expect(page.get_by_test_id("stage-state")).to_have_text("live")
         screenshot(page, "live-watch-desktop-fullscreen")
         page.get_by_test_id("fullscreen-button").click()
         page.wait_for_function("() => document.fullscreenElement === null", timeout=5_000)

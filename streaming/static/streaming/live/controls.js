@@ -70,6 +70,19 @@ export function startControls(stage, player) {
     video.addEventListener("dblclick", toggleFullscreen);
   }
 
+  // Full screen: the heading's state line, copied over the picture.
+  const pageState = document.getElementById("state");
+  const stageState = stage.querySelector("#stage-state");
+  if (pageState && stageState) {
+    const copy = () => {
+      stageState.textContent = pageState.textContent;
+      stageState.className = pageState.className;
+    };
+    new MutationObserver(copy).observe(pageState, {childList: true, characterData: true, subtree: true,
+                                                   attributes: true, attributeFilter: ["class"]});
+    copy();
+  }
+
   // ---- picture-in-picture ----------------------------------------------------
 
   const standardPip = !!(document.pictureInPictureEnabled && video.requestPictureInPicture);
