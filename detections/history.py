@@ -7,8 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 from django.db import connections
-from django.db.models import Count, F, Func, IntegerField, QuerySet, Value, Window
-from django.db.models.functions import Lag
+from django.db.models import Count, F, Func, IntegerField, QuerySet
 
 from .models import DetectionSample
 
@@ -185,19 +184,23 @@ def sighting_counts(qs: QuerySet[DetectionSample], start: datetime, end: datetim
     origin = bucket_origin(start, bucket_seconds)
     n_buckets = bucket_total(start, end, bucket_seconds)
     counts: list[dict[str, int]] = [{} for _ in range(n_buckets)]
-    previous = Window(Lag(EpochMicroseconds("time"), default=Value(_NO_PREVIOUS)),
-                      partition_by=[F("class_name")], order_by=[F("time").asc(), F("id").asc()])
     per_sample = (qs.order_by()
-                  .annotate(t=EpochMicroseconds("time"), previous=previous,
+                  .annotate(t=EpochMicroseconds("time"),
                             bucket=BucketIndex("time", origin, bucket_seconds))
-                  .values("bucket", "class_name", "t", "previous"))
-    # The ORM cannot group rows filtered on a window function (SQLite: "misuse of window
-    # function"): the per-sample query is a subquery of this one.
+                  .values("bucket", "class_name", "t"))
+    # The window in SQL of its own: the ORM cannot group rows filtered on a window
+    # function (SQLite: "misuse of window function"), and over the subquery's `t` each
+    # sample's time is converted once. Equal times (two cats in a frame) are a 0 s gap.
     inner, params = per_sample.query.sql_with_params()
-    sql = (f"SELECT s.bucket, s.class_name, COUNT(*) FROM ({inner}) s "
-           "WHERE s.t > s.previous + %s GROUP BY s.bucket, s.class_name")
+    sql = ("SELECT w.bucket, w.class_name, COUNT(*) FROM ("
+           "  SELECT s.bucket, s.class_name, s.t,"
+           f"         LAG(s.t, 1, {_NO_PREVIOUS}) OVER (PARTITION BY s.class_name ORDER BY s.t)"
+           "         AS previous"
+           f"  FROM ({inner}) s"
+           ") w WHERE w.t > w.previous + %s GROUP BY w.bucket, w.class_name")
+    params = (*params, round(gap_seconds * 1_000_000))
     with connections[qs.db].cursor() as cursor:
-        cursor.execute(sql, (*params, round(gap_seconds * 1_000_000)))
+        cursor.execute(sql, params)
         for bucket, class_name, n in cursor.fetchall():  # one row per bucket and class
             if 0 <= bucket < n_buckets:
                 counts[bucket][class_name] = n
