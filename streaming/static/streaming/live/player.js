@@ -224,7 +224,6 @@ export function startPlayer(stage) {
     offerError = {code: err.code || "error", detail: err.message};
     updateMessage();
     scheduleReconnect("offer failed: " + offerError.code);
-    updateMessage();
   }
 
   function onConnectionState(pc, gen) {
@@ -343,12 +342,14 @@ export function startPlayer(stage) {
 
   // [text, kind]: kind is the state line's class (live, waiting, off, error).
   function stateLine() {
+    const unreachable = cameraStatus.known && cameraStatus.state === "worker_unreachable";
     if (offerError && offerError.code === "unsupported") return ["no live video", "error"];
-    if (cameraStatus.known && cameraStatus.state === "worker_unreachable") return ["server not answering", "error"];
-    if (cameraStatus.known && !cameraStatus.live) {
+    if (cameraStatus.known && !unreachable && !cameraStatus.live) {
       return cameraStatus.phase === "starting" ? ["starting camera", "waiting"] : ["camera off", "off"];
     }
+    // The picture may keep coming while the status does not (e.g. Redis restarting).
     if (pictureFlowing()) return ["live", "live"];
+    if (unreachable) return ["server not answering", "error"];
     if (retryTimer || offerError) return ["reconnecting", "waiting"];
     return ["connecting", "waiting"];
   }
