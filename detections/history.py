@@ -6,6 +6,7 @@ import logging
 import math
 from datetime import UTC, datetime, timedelta
 
+from django.db import connections
 from django.db.models import Count, F, Func, IntegerField, QuerySet
 
 from .models import DetectionSample
@@ -131,6 +132,79 @@ def bucket_counts(qs: QuerySet[DetectionSample], start: datetime, end: datetime,
          "counts": c}
         for i, c in enumerate(counts)
     ]
+
+
+class EpochMicroseconds(Func):
+    """Unix microseconds of a datetime column as an exact integer, in the database: the
+    gaps between one class's samples are compared with it (a float of Unix seconds made a
+    break of exactly the gap 5.0000001 s).
+
+    SQLite: Django stores 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC): whole seconds from its
+    first 19 characters, microseconds from the 6 digits after the dot, if any.
+    PostgreSQL: EXTRACT(EPOCH) is an exact numeric.
+    """
+
+    output_field = IntegerField()
+
+    def __init__(self, column: str) -> None:
+        super().__init__(F(column))
+
+    def as_sqlite(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return (f"(CAST(strftime('%%s', substr({sql}, 1, 19)) AS INTEGER) * 1000000"
+                f" + CAST(substr({sql} || '.000000', 21, 6) AS INTEGER))", (*params, *params))
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.get_source_expressions()[0])
+        return f"CAST(EXTRACT(EPOCH FROM {sql}) * 1000000 AS BIGINT)", params
+
+    def as_sql(self, compiler, connection, **extra):
+        raise NotImplementedError(f"sightings need SQLite or PostgreSQL, not {connection.vendor}")
+
+
+# Before a class's first sample in the range there is nothing: a gap longer than any.
+_NO_PREVIOUS = -(2**62)
+
+
+def sighting_counts(qs: QuerySet[DetectionSample], start: datetime, end: datetime,
+                    bucket_seconds: int, gap_seconds: float) -> list[dict[str, int]]:
+    """Sightings per class per bucket: what a person means by "the cat came by 3 times".
+
+    The history holds one sample per class per PETCAM_DETECTION_SAMPLE_SECONDS while
+    something is detected, so a cat sitting in view for 7 minutes is ~420 samples. Here
+    a class's samples with no break longer than `gap_seconds` between them are one
+    sighting (a detector missing a few frames, or two cats in one frame, do not make
+    new ones), counted once, in the bucket where it starts. A sighting already going on
+    when the range starts counts in the first bucket. Classes are counted apart: a cat
+    and a dog in view together are two sightings.
+
+    Counted by the database (a window over each class's samples in time order, then
+    GROUP BY bucket, class), like bucket_counts(); same buckets, same length.
+    """
+    origin = bucket_origin(start, bucket_seconds)
+    n_buckets = bucket_total(start, end, bucket_seconds)
+    counts: list[dict[str, int]] = [{} for _ in range(n_buckets)]
+    per_sample = (qs.order_by()
+                  .annotate(t=EpochMicroseconds("time"),
+                            bucket=BucketIndex("time", origin, bucket_seconds))
+                  .values("bucket", "class_name", "t"))
+    # The window in SQL of its own: the ORM cannot group rows filtered on a window
+    # function (SQLite: "misuse of window function"), and over the subquery's `t` each
+    # sample's time is converted once. Equal times (two cats in a frame) are a 0 s gap.
+    inner, params = per_sample.query.sql_with_params()
+    sql = ("SELECT w.bucket, w.class_name, COUNT(*) FROM ("
+           "  SELECT s.bucket, s.class_name, s.t,"
+           f"         LAG(s.t, 1, {_NO_PREVIOUS}) OVER (PARTITION BY s.class_name ORDER BY s.t)"
+           "         AS previous"
+           f"  FROM ({inner}) s"
+           ") w WHERE w.t > w.previous + %s GROUP BY w.bucket, w.class_name")
+    params = (*params, round(gap_seconds * 1_000_000))
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        for bucket, class_name, n in cursor.fetchall():  # one row per bucket and class
+            if 0 <= bucket < n_buckets:
+                counts[bucket][class_name] = n
+    return counts
 
 
 def purge_older_than(days: float) -> int:

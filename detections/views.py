@@ -6,6 +6,7 @@ import csv
 import math
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.http import JsonResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
@@ -25,7 +26,15 @@ from petcam_site.permissions import CanWatchCamera
 from petcam_site.responses import IncrementalStreamingResponse
 from streaming.models import camera_exists
 
-from .history import MAX_BUCKETS, MAX_RANGE, bucket_counts, bucket_total, parse_time, samples
+from .history import (
+    MAX_BUCKETS,
+    MAX_RANGE,
+    bucket_counts,
+    bucket_total,
+    parse_time,
+    samples,
+    sighting_counts,
+)
 
 CSV_FIELDS = ["time", "camera", "frame_number", "class_name", "confidence", "x", "y", "w", "h"]
 CSV_BLOCK_BYTES = 64 * 1024
@@ -38,6 +47,13 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_text(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def sighting_gap_seconds() -> float:
+    """The break that ends a sighting: the setting, but never under 1.5 sample periods
+    (with a sample every 10 s, a 5 s gap would make every sample a sighting)."""
+    return max(settings.PETCAM_SIGHTING_GAP_SECONDS,
+               1.5 * settings.PETCAM_DETECTION_SAMPLE_SECONDS)
 
 
 class _Lines:
@@ -115,8 +131,13 @@ class DetectionHistory(APIView):
             # its `data` (up to 10,000 buckets, ~7 MB of dicts) lived until Python's next
             # full garbage collection, and month-long queries grew a busy server by tens of
             # MB (benchmarks/hostile_probe.py). The same compact JSON as DRF's renderer.
+            gap = sighting_gap_seconds()
+            series = bucket_counts(qs, start, end, seconds)
+            for entry, sightings in zip(series, sighting_counts(qs, start, end, seconds, gap),
+                                        strict=True):
+                entry["sightings"] = sightings
             return JsonResponse({**range_info, "bucket_seconds": seconds,
-                                 "series": bucket_counts(qs, start, end, seconds)},
+                                 "sighting_gap_seconds": gap, "series": series},
                                 json_dumps_params={"separators": (",", ":"),
                                                    "ensure_ascii": False})
 

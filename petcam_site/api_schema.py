@@ -88,6 +88,10 @@ class CameraStatusSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, help_text="Display name.")
     state = serializers.CharField(help_text="live, waiting, stalled, worker_unreachable...")
     live = serializers.BooleanField()
+    phase = serializers.ChoiceField(
+        choices=["starting", "live", "off"], required=False,
+        help_text="What a viewer is told: starting (no frame yet since the media worker "
+                  "started), live, or off (the camera stopped, or never came).")
     fps = serializers.FloatField(required=False)
     bitrate_kbps = serializers.FloatField(required=False)
     width = serializers.IntegerField(required=False, allow_null=True)
@@ -286,12 +290,22 @@ class DetectionPageSerializer(_DetectionRange):
 
 class BucketSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
-    counts = serializers.DictField(child=serializers.IntegerField(),
-                                   help_text="Detections per class in this bucket.")
+    counts = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Stored samples per class in this bucket: one per "
+                  "PETCAM_DETECTION_SAMPLE_SECONDS while the class is detected (a cat in "
+                  "view for a minute is ~60), not visits.")
+    sightings = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Sightings per class that start in this bucket: a class in view "
+                  "continuously (breaks up to sighting_gap_seconds joined) counts once; one "
+                  "already in view when the range starts counts in the first bucket.")
 
 
 class DetectionBucketsSerializer(_DetectionRange):
     bucket_seconds = serializers.IntegerField()
+    sighting_gap_seconds = serializers.FloatField(
+        help_text="A break longer than this between a class's samples starts a new sighting.")
     series = BucketSerializer(many=True)
 
 

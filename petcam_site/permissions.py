@@ -90,6 +90,14 @@ def can_control_camera(user, slug: str) -> bool:
     return can_see_camera(user, slug) and user.has_perm(CONTROL_RECORDING)
 
 
+def can_see_details(user) -> bool:
+    """Technical status on the pages (profile, GOP, reader counters, segment names):
+    operators, admins (staff) and superusers. Viewers see the picture and its state only."""
+    if not has_role(user):
+        return False
+    return user.is_superuser or user.is_staff or user.has_perm(CONTROL_RECORDING)
+
+
 def visible_recordings(user, queryset: QuerySet) -> QuerySet:
     """Recordings of the cameras this user may see (all of them when not limited)."""
     allowed = allowed_camera_slugs(user)

@@ -339,6 +339,9 @@ PETCAM_ALLOW_LOCAL_CANDIDATES = env_bool("PETCAM_ALLOW_LOCAL_CANDIDATES", False)
 # Detection history: one detector result stored per this many seconds, kept this many days.
 PETCAM_DETECTION_SAMPLE_SECONDS = float(os.environ.get("PETCAM_DETECTION_SAMPLE_SECONDS", "1.0"))
 PETCAM_DETECTION_RETENTION_DAYS = float(os.environ.get("PETCAM_DETECTION_RETENTION_DAYS", "30"))
+# Activity counts sightings: one class's samples with no break longer than this are one
+# sighting (detections/history.py sighting_counts). At least 1.5 sample periods.
+PETCAM_SIGHTING_GAP_SECONDS = float(os.environ.get("PETCAM_SIGHTING_GAP_SECONDS", "5.0"))
 # Recording playback: a signed HLS link (?sig=) stays valid this many seconds plus the
 # recording's length; a password change or token revoke ends it at once (signed_links.py).
 PETCAM_HLS_LINK_SECONDS = env_int("PETCAM_HLS_LINK_SECONDS", 15 * 60)

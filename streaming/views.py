@@ -18,6 +18,7 @@ from petcam_site.permissions import (
     CONTROL_RECORDING,
     WATCH,
     CanWatchCamera,
+    can_see_details,
     role_required,
     visible_camera_slugs,
 )
@@ -64,13 +65,16 @@ def live_page(request):
     names = camera_names()
     tiles = [{"slug": slug, "name": names.get(slug) or slug} for slug in visible]
     wanted = request.GET.get("camera")
+    details = can_see_details(request.user)
     if wanted is None and len(visible) != 1:  # none visible: the grid says so
-        return render(request, "live_grid.html", {"tiles": tiles})
+        return render(request, "live_grid.html", {"tiles": tiles, "show_details": details})
     if wanted is not None and wanted not in visible:
         raise Http404("No such camera.")
-    cameras = [wanted] if wanted is not None else visible
-    return render(request, "live.html", {"cameras": cameras, "tiles": tiles,
-                                         "can_record": request.user.has_perm(CONTROL_RECORDING)})
+    slug = wanted if wanted is not None else visible[0]
+    return render(request, "live.html", {
+        "camera": {"slug": slug, "name": names.get(slug) or slug},
+        "tiles": tiles, "show_details": details,
+        "can_record": request.user.has_perm(CONTROL_RECORDING)})
 
 
 class CameraList(APIView):

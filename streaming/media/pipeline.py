@@ -33,6 +33,10 @@ def profile_name(profile_idc: int, constraint_flags: int) -> str:
     return name
 
 
+# A camera that has not sent a frame since the worker started is "starting" this long
+# (the simulator or the daemon comes up a few seconds after the site), then "off".
+START_GRACE_SECONDS = 30.0
+
 
 class CameraPipeline:
     """Reads one camera's source in a thread and hands access units to the loop.
@@ -53,12 +57,14 @@ class CameraPipeline:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._last_au_at = 0.0
+        self._started_at = time.monotonic()
         self._header_size: tuple[int | None, int | None] = (None, None)
         self.gop_frames = 0  # frames in the last complete GOP
         self._frames_since_idr = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
+        self._started_at = time.monotonic()
         self._stop.clear()
         self._thread = threading.Thread(target=self._read_loop, daemon=True,
                                         name=f"{self.source.kind}-reader-{self.config.slug}")
@@ -115,6 +121,15 @@ class CameraPipeline:
             await asyncio.sleep(0.02)
         return profile
 
+    def phase(self, live: bool, now: float) -> str:
+        """What the viewer is told: "live"; "starting" while no frame has come since the
+        worker started (for START_GRACE_SECONDS); "off" once it was live, or never came."""
+        if live:
+            return "live"
+        if not self._last_au_at and now - self._started_at < START_GRACE_SECONDS:
+            return "starting"
+        return "off"
+
     def frame_size(self) -> tuple[int | None, int | None]:
         """Picture size (detection boxes are in these pixels): the SPS's, else the
         daemon's frame header's until the first SPS arrives."""
@@ -138,6 +153,7 @@ class CameraPipeline:
             "camera": self.config.slug,
             "state": state,
             "live": live,
+            "phase": self.phase(live, now),
             "fps": round(fps, 2) if live else 0.0,
             "bitrate_kbps": round(bps / 1000, 1) if live else 0.0,
             "width": sps.width if sps else None,

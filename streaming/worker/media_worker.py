@@ -63,8 +63,9 @@ class ServedCamera:
     def summary(self) -> dict[str, Any]:
         """What the live page's status event carries once a second."""
         status = self.pipeline.status()
-        result = {k: status[k] for k in ("camera", "state", "live", "fps", "bitrate_kbps",
-                                         "width", "height", "profile", "profile_level_id")}
+        result = {k: status[k] for k in ("camera", "state", "live", "phase", "fps",
+                                         "bitrate_kbps", "width", "height", "profile",
+                                         "profile_level_id")}
         result["viewers"] = len(self.viewers.sessions)
         for part in self.parts.values():
             result.update(part.summary())

@@ -39,15 +39,17 @@ def test_live_page_shows_the_camera_and_follows_a_restart(tmp_path, free_port):
             screenshot(page, "live-page-camera-on")
 
             sim.stop()
-            expect(badge).to_have_text("waiting for camera", timeout=10_000)
+            expect(badge).to_have_text("camera off", timeout=10_000)
             screenshot(page, "live-page-camera-off")
 
             sim = start_simulator(env, logs, "--width", "640", "--height", "360")
             expect(badge).to_have_text("live", timeout=20_000)
             expect(page.get_by_test_id("resolution")).to_have_text("640×360", timeout=10_000)
 
-            # A phone-sized screen still shows the status panel.
+            # A phone-sized screen still shows the status, in the details an admin opens.
             page.set_viewport_size({"width": 390, "height": 844})
+            expect(page.get_by_test_id("fps")).to_be_hidden()
+            page.get_by_test_id("details-toggle").click()
             expect(page.get_by_test_id("fps")).to_be_visible()
             screenshot(page, "live-page-phone")
             browser.close()

@@ -58,8 +58,11 @@ def test_watch_record_find_play_delete(site):
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         screenshot(page, "portal-grid-phone")
 
-        # One camera, full page: live video, status, record button.
-        page.get_by_test_id("tile-garden").get_by_role("link", name="Open").click()
+        # Tap a tile's picture: that camera alone, full page: live video, status, record
+        # button (the tile's "Open" link goes there too).
+        assert page.get_by_test_id("tile-garden").get_by_role("link", name="Open") \
+            .get_attribute("href") == "/?camera=garden"
+        page.get_by_test_id("tile-garden").get_by_test_id("video").click()
         page.wait_for_url(base + "/?camera=garden")
         expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)
         page.wait_for_function(playing("[data-testid=video]", SIZES["garden"][0]),

@@ -327,7 +327,7 @@ def test_chromium_plays_the_rtsp_camera_and_follows_a_restart(site, server, gara
         # The camera goes away and comes back: the page follows without a reload.
         session = page.evaluate("petcamPlayer.session")
         server.stop()
-        expect(page.get_by_test_id("state")).to_have_text("waiting for camera", timeout=10_000)
+        expect(page.get_by_test_id("state")).to_have_text("camera off", timeout=10_000)
         server.start()
         restarted = time.monotonic()
         expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)

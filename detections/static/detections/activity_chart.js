@@ -1,13 +1,14 @@
-/* petcam activity chart: detections per class per minute over the last hour.
+/* petcam activity chart: sightings per class in 5-minute steps over the last hour.
  *
- * GET /api/cameras/{camera}/detections/?bucket=60 (the server's default range
+ * GET /api/cameras/{camera}/detections/?bucket=300 (the server's default range
  * is the last hour) every REFRESH_MS, drawn as stacked bars on a <canvas>
- * with a legend of the classes and their totals. Counts are of the worker's
- * history samples (one per class every PETCAM_DETECTION_SAMPLE_SECONDS while
- * something is detected), so a minute full of cat reads as a full bar.
+ * with a legend of the classes and their totals. It counts sightings, not the
+ * history's samples: a cat in view for ten minutes is one sighting (breaks up to
+ * the server's sighting_gap_seconds joined), counted where it starts, where it
+ * was ~600 samples (detections/history.py sighting_counts).
  *
- * window.petcamActivity exposes {series, classes, totals, fetchedAt, error}
- * and refresh() (a Promise), for tests.
+ * window.petcamActivity exposes {series, classes, totals (sightings), sampleTotals,
+ * gapSeconds, fetchedAt, error} and refresh() (a Promise), for tests.
  */
 import {classColor} from "./box_drawing.js";
 
@@ -19,9 +20,10 @@ export function startActivityChart(panel) {
   const legend = panel.querySelector("#activity-legend");
   const note = panel.querySelector("#activity-note");
   const ctx = canvas.getContext("2d");
-  const url = "/api/cameras/" + encodeURIComponent(panel.dataset.camera) + "/detections/?bucket=60";
+  const url = "/api/cameras/" + encodeURIComponent(panel.dataset.camera) + "/detections/?bucket=300";
 
-  const activity = {series: [], classes: [], totals: {}, fetchedAt: null, error: null, refresh: load};
+  const activity = {series: [], classes: [], totals: {}, sampleTotals: {}, gapSeconds: null,
+                    fetchedAt: null, error: null, refresh: load};
   window.petcamActivity = activity;
 
   async function load() {
@@ -29,13 +31,16 @@ export function startActivityChart(panel) {
       const response = await fetch(url, {credentials: "same-origin", signal: AbortSignal.timeout(15000)});
       const body = await response.json().catch(() => ({}));
       if (!response.ok) throw new Error(body.detail || "HTTP " + response.status);
-      const totals = {};
+      const totals = {}, sampleTotals = {};
       for (const bucket of body.series || []) {
-        for (const [name, n] of Object.entries(bucket.counts || {})) totals[name] = (totals[name] || 0) + n;
+        for (const [name, n] of Object.entries(bucket.sightings || {})) totals[name] = (totals[name] || 0) + n;
+        for (const [name, n] of Object.entries(bucket.counts || {})) sampleTotals[name] = (sampleTotals[name] || 0) + n;
       }
       Object.assign(activity, {
         series: body.series || [],
         totals: totals,
+        sampleTotals: sampleTotals,
+        gapSeconds: body.sighting_gap_seconds,
         classes: Object.keys(totals).sort((a, b) => totals[b] - totals[a] || a.localeCompare(b)),
         fetchedAt: new Date(),
         error: null,
@@ -55,12 +60,14 @@ export function startActivityChart(panel) {
       const swatch = document.createElement("span");
       swatch.className = "swatch";
       swatch.style.background = classColor(name);
-      item.append(swatch, name + " " + activity.totals[name]);
+      const n = activity.totals[name];
+      item.append(swatch, name + " · " + n + (n === 1 ? " sighting" : " sightings"));
       return item;
     }));
     if (activity.error) note.textContent = "History unavailable: " + activity.error;
-    else if (!activity.classes.length) note.textContent = "Nothing detected in the last hour.";
-    else note.textContent = "Updated " + activity.fetchedAt.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"});
+    else if (!activity.classes.length) note.textContent = "Nothing seen in the last hour.";
+    else note.textContent = "A sighting: in view, with breaks of up to " + Math.round(activity.gapSeconds)
+      + " s. Updated " + activity.fetchedAt.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + ".";
   }
 
   function draw() {
@@ -75,7 +82,7 @@ export function startActivityChart(panel) {
     const pad = {left: 30, right: 4, top: 6, bottom: 18};
     const plotW = cw - pad.left - pad.right, plotH = ch - pad.top - pad.bottom;
     let max = 0;
-    for (const b of series) max = Math.max(max, Object.values(b.counts || {}).reduce((a, n) => a + n, 0));
+    for (const b of series) max = Math.max(max, Object.values(b.sightings || {}).reduce((a, n) => a + n, 0));
     const top = niceCeil(max);
     ctx.font = "11px system-ui, sans-serif";
     ctx.fillStyle = "#9aa0a6";
@@ -97,7 +104,7 @@ export function startActivityChart(panel) {
       series.forEach((b, i) => {
         let y = pad.top + plotH;
         activity.classes.forEach((name) => {
-          const n = (b.counts || {})[name] || 0;
+          const n = (b.sightings || {})[name] || 0;
           if (!n) return;
           const h = plotH * n / top;
           ctx.fillStyle = classColor(name);

@@ -126,7 +126,7 @@ class Command(BaseCommand):
                 proc = subprocess.Popen([*base_cmd, *segments, *shlex.split(extra)])
                 simulators.append(proc)
                 self.stdout.write(f"Camera simulator for {slug!r} started (pid {proc.pid}).")
-            self.stdout.write("Stop a simulator to see its camera turn to 'waiting for camera'; "
+            self.stdout.write("Stop a simulator to see its camera turn to 'camera off'; "
                               "start it again with `.venv/bin/python manage.py simulate_camera`.")
 
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}/"

@@ -1,9 +1,9 @@
 /* Every tile's camera status on the grid page, from one GET /api/cameras/.
  *
  * Two seconds after the last answer, not every two seconds: a camera whose worker
- * does not answer makes the request slow, so requests never pile up. Each tile's
- * badge shows its camera's state and each player gets its own camera's status as a
- * `petcam:status` event (live/player.js ignores other cameras').
+ * does not answer makes the request slow, so requests never pile up. Each player gets
+ * its own camera's status as a `petcam:status` event (live/player.js ignores other
+ * cameras') and shows it in its tile's state line.
  */
 const POLL_AFTER_MS = 2000;
 
@@ -21,9 +21,6 @@ export function startGridStatusPoll() {
       const camera = stage.dataset.camera;
       const s = results === null ? {camera: camera, state: "worker_unreachable", live: false}
         : results.find((c) => c.camera === camera) || {camera: camera, state: "unknown", live: false};
-      const badge = stage.closest("[data-player-scope]").querySelector('[data-el="state"]');
-      badge.textContent = s.live ? "live" : (s.state === "worker_unreachable" ? "unreachable" : "waiting");
-      badge.className = "badge" + (s.live ? " live" : (s.state === "worker_unreachable" ? " error" : ""));
       document.dispatchEvent(new CustomEvent("petcam:status", {detail: s}));
     });
     setTimeout(pollCameras, POLL_AFTER_MS);

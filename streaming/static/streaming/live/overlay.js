@@ -40,7 +40,8 @@ export function startOverlay(stage, player) {
 
   const video = stage.querySelector("video");
   const canvas = stage.querySelector("canvas.overlay");
-  const stateEl = document.getElementById("detections-state");
+  // Only in the operators' details panel; viewers have none.
+  const stateEl = document.getElementById("detections-state") || document.createElement("span");
   const ctx = canvas.getContext("2d");
   const camera = stage.dataset.camera;
 

@@ -17,6 +17,12 @@
  *   pc, session             the current RTCPeerConnection and server session id
  *   offerSentAt, firstFrameAt  performance.now() marks of the current connection
  *   stats()                 Promise of the inbound video figures (getStats) + rates
+ *   state                   the state line: live | connecting | starting camera |
+ *                           camera off | reconnecting | server not answering | no live video
+ *
+ * The state line (element "state") says what the viewer gets, from both the camera's
+ * status (phase: starting / live / off) and this browser's connection: "live" only
+ * while decoded frames arrive.
  */
 import {csrfToken as pageCsrfToken} from "../../petcam/csrf.js";
 
@@ -60,7 +66,9 @@ export function startPlayer(stage) {
   let connectStartedAt = 0;
   let offerError = null;     // {code, detail} of the last failed offer, until one succeeds
   let stripMdns = true;      // see withoutMdnsCandidates(); off again if ICE fails without them
-  const cameraStatus = {known: false, live: false, state: null, liveSince: 0};
+  const cameraStatus = {known: false, live: false, state: null, phase: null, liveSince: 0};
+  const LIVE_FRESH_MS = 2500;  // "live" while a frame was decoded this recently
+  player.state = "connecting";
   const progress = {pc: null, sample: null, lastAt: 0};  // frame watchdog + rate baseline
 
   // ---- signaling ---------------------------------------------------------
@@ -199,6 +207,7 @@ export function startPlayer(stage) {
   function scheduleReconnect(reason) {
     if (retryTimer) return;
     const delay = backoff;
+    retryTimer = true;  // set before the display update below reads it
     backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
     player.reconnects++;
     player.lastReason = reason;
@@ -245,6 +254,7 @@ export function startPlayer(stage) {
     const mark = () => {
       if (gen !== generation || player.firstFrameAt !== null) return;
       player.firstFrameAt = performance.now();
+      progress.lastAt = player.firstFrameAt;
       backoff = BACKOFF_MIN_MS;  // this connection works: next failure retries quickly again
       el("video-ttff").textContent = player.ttff() === null ? "–" : Math.round(player.ttff()) + " ms";
       updateMessage();
@@ -285,7 +295,7 @@ export function startPlayer(stage) {
     const s = await readStats().catch(() => null);
     const now = performance.now();
     if (pc !== progress.pc) {  // new connection: new baseline
-      Object.assign(progress, {pc: pc, sample: null, lastAt: 0});
+      Object.assign(progress, {pc: pc, sample: null, lastAt: player.firstFrameAt || 0});
       player.rates = {fps: null, bitrateKbps: null};
     }
     if (s && progress.sample) {
@@ -304,6 +314,7 @@ export function startPlayer(stage) {
     if (s) progress.sample = s;
     showStats(s);
     checkStall(now);
+    updateMessage();
   }
 
   function checkStall(now) {
@@ -320,6 +331,36 @@ export function startPlayer(stage) {
   function showConnection(text) {
     el("connection").textContent = text;
     el("connection-dot").className = "dot " + text.split(" ")[0];
+    updateMessage();
+  }
+
+  function pictureFlowing() {
+    const pc = player.pc;
+    return !!pc && pc.connectionState === "connected" && player.firstFrameAt !== null
+      && performance.now() - progress.lastAt < LIVE_FRESH_MS;
+  }
+
+  // [text, kind]: kind is the state line's class (live, waiting, off, error).
+  function stateLine() {
+    const unreachable = cameraStatus.known && cameraStatus.state === "worker_unreachable";
+    if (offerError && offerError.code === "unsupported") return ["no live video", "error"];
+    if (cameraStatus.known && !unreachable && !cameraStatus.live) {
+      return cameraStatus.phase === "starting" ? ["starting camera", "waiting"] : ["camera off", "off"];
+    }
+    // The picture may keep coming while the status does not (e.g. Redis restarting).
+    if (pictureFlowing()) return ["live", "live"];
+    if (unreachable) return ["server not answering", "error"];
+    if (retryTimer || offerError) return ["reconnecting", "waiting"];
+    return ["connecting", "waiting"];
+  }
+
+  function showState() {
+    const [text, kind] = stateLine();
+    player.state = text;
+    const line = el("state");
+    if (line.textContent !== text) line.textContent = text;
+    line.className = "state-line " + kind;
+    stage.dataset.state = kind;  // CSS and the controls (live/controls.js) follow it
   }
 
   function showStats(s) {
@@ -344,6 +385,9 @@ export function startPlayer(stage) {
     if (cameraStatus.known && cameraStatus.state === "worker_unreachable") {
       return ["The media server is not answering. The video resumes when it is back.", true];
     }
+    if (cameraStatus.known && !cameraStatus.live && cameraStatus.phase === "starting") {
+      return ["Starting the camera…", false];
+    }
     if (cameraStatus.known && !cameraStatus.live) {
       return ["The camera is off. The video resumes when it comes back.", false];
     }
@@ -357,6 +401,7 @@ export function startPlayer(stage) {
     box.hidden = text === null;
     box.textContent = text || "";
     box.classList.toggle("error", isError);
+    showState();
   }
 
   // ---- wiring ------------------------------------------------------------
@@ -365,7 +410,7 @@ export function startPlayer(stage) {
     const s = ev.detail;
     if (s.camera && s.camera !== camera) return;  // another tile's camera
     if (s.live && !cameraStatus.live) cameraStatus.liveSince = performance.now();
-    Object.assign(cameraStatus, {known: true, live: !!s.live, state: s.state});
+    Object.assign(cameraStatus, {known: true, live: !!s.live, state: s.state, phase: s.phase || null});
     updateMessage();
   });
 

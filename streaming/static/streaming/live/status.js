@@ -1,21 +1,23 @@
-/* One camera's live status, polled once a second and shown in the status panel.
+/* One camera's live status, polled once a second.
  *
- * Every answer is also sent as a `petcam:status` event: the player reacts to the
- * camera going off and on (live/player.js), the overlay takes the viewer clocks
- * and the frame rate from it (live/overlay.js).
+ * Every answer is sent as a `petcam:status` event: the player's state line and
+ * message follow the camera (live/player.js), the overlay takes the viewer clocks
+ * and the frame rate from it (live/overlay.js). Operators and admins also get the
+ * figures in the page's details panel (templates/live.html renders it only for them).
  */
 const POLL_MS = 1000;
 
-// `panel` carries data-camera and holds the figures, found by id.
-export function startStatusPoll(panel) {
-  const camera = panel.dataset.camera;
-  const $ = (id) => document.getElementById(id);
+const PHASE_WORDS = {starting: "starting", live: "live", off: "off"};
 
-  function show(s) {
-    const badge = $("state-badge");
+// `camera` is the camera's slug.
+export function startStatusPoll(camera) {
+  // Labels the page does not have (a viewer's page has no details) are simply not filled.
+  const $ = (id) => document.getElementById(id) || document.createElement("span");
+
+  function showDetails(s) {
     const live = s.live;
-    badge.textContent = live ? "live" : (s.state === "worker_unreachable" ? "worker unreachable" : "waiting for camera");
-    badge.className = "badge " + (live ? "live" : (s.state === "worker_unreachable" ? "error" : "waiting"));
+    $("camera-state").textContent = s.state === "worker_unreachable" ? "worker unreachable"
+      : (PHASE_WORDS[s.phase] || s.state || "–") + (s.state && s.state !== "live" ? " (" + s.state + ")" : "");
     $("fps").textContent = live ? s.fps.toFixed(1) + " fps" : "–";
     $("bitrate").textContent = live ? (s.bitrate_kbps / 1000).toFixed(2) + " Mbit/s" : "–";
     $("resolution").textContent = s.width ? s.width + "×" + s.height : "–";
@@ -28,6 +30,10 @@ export function startStatusPoll(panel) {
     }
     if (s.stream_segment) $("segment").textContent = s.stream_segment;
     $("viewers").textContent = s.viewers ? s.viewers.count + " / " + s.viewers.max : "–";
+  }
+
+  function show(s) {
+    showDetails(s);
     document.dispatchEvent(new CustomEvent("petcam:status", {detail: s}));
   }
 
@@ -37,7 +43,7 @@ export function startStatusPoll(panel) {
       if (r.status === 403 || r.status === 401) { location.href = "/accounts/login/?next=/"; return; }
       show(await r.json());
     } catch (e) {
-      show({state: "worker_unreachable", live: false});
+      show({camera: camera, state: "worker_unreachable", live: false});
     }
   }
   poll();
