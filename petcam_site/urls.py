@@ -44,6 +44,7 @@ urlpatterns = [
     path("api/cameras/<slug:camera>/detections/", DetectionHistory.as_view(),
          name="detection-history"),
     path("api/webrtc/offer", signaling.SeedWebRtcOffer.as_view(), name="seed-webrtc-offer"),
+    path("api/webrtc/ice-servers/", signaling.IceServers.as_view(), name="webrtc-ice-servers"),
     path("api/cameras/<slug:camera>/recording/", recording_views.RecordingState.as_view(),
          name="recording-state"),
     path("api/cameras/<slug:camera>/recording/start/", recording_views.RecordingStart.as_view(),
