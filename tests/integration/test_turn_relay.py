@@ -115,3 +115,37 @@ def test_the_mobile_client_says_why_when_coturn_refuses_its_credential(site, tur
         asyncio.run(watch_live(api, "default", 5, 10, rtc_configuration(body, relay=True)))
     assert str(failed.value) == (f"no TURN relay address: {turn.url} refused the credential: "
                                  "401 Unauthorized")
+
+
+@pytest.mark.parametrize("credential", ["right", "wrong"])
+def test_the_worker_takes_a_relay_address_or_says_why_not(turn, caplog, credential):
+    """PETCAM_WORKER_TURN's session side, in-process: with a credential coturn takes, the
+    answer names a relay address; with one it refuses, a warning says so (aioice alone
+    would drop the error) and the answer keeps the direct candidates."""
+    from aiortc import RTCPeerConnection
+
+    from streaming.media.hub import Hub
+    from streaming.media.webrtc.session import ViewerSession
+
+    username, good = turn_credential(turn.secret, "petcam-worker-t", int(time.time()) + 60)
+    server = {"urls": turn.url, "username": username,
+              "credential": good if credential == "right" else "not-the-credential"}
+
+    async def answer() -> str:
+        session = ViewerSession("t", Hub("t"), ice_servers=[server], queue_frames=10,
+                                on_closed=lambda s: None)
+        viewer = RTCPeerConnection()
+        viewer.addTransceiver("video", direction="recvonly")
+        try:
+            await viewer.setLocalDescription(await viewer.createOffer())
+            return await session.accept(viewer.localDescription.sdp, None)
+        finally:
+            await session.close("test over")
+            await viewer.close()
+
+    sdp = asyncio.run(answer())
+    warned = "the TURN server gave the worker no relay address" in caplog.text
+    if credential == "right":
+        assert " typ relay " in sdp and not warned, caplog.text
+    else:
+        assert " typ relay " not in sdp and " typ host " in sdp and warned, sdp
