@@ -146,6 +146,6 @@ def test_the_worker_takes_a_relay_address_or_says_why_not(turn, caplog, credenti
     sdp = asyncio.run(answer())
     warned = "the TURN server gave the worker no relay address" in caplog.text
     if credential == "right":
-        assert " typ relay " in sdp and not warned, caplog.text
+        assert " typ relay" in sdp and not warned, caplog.text
     else:
-        assert " typ relay " not in sdp and " typ host " in sdp and warned, sdp
+        assert " typ relay" not in sdp and " typ host" in sdp and warned, sdp
