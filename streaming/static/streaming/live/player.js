@@ -101,12 +101,12 @@ export function startPlayer(stage) {
   async function rtcConfiguration() {
     if (!iceConfig || performance.now() > iceConfig.refreshAt) {
       const pending = fetchIceConfig();
-      iceConfig = pending;
-      iceConfig.refreshAt = Infinity;
-      pending.then((c) => { if (iceConfig === pending) pending.refreshAt = performance.now() + c.ttl * 500; },
+      pending.refreshAt = Infinity;  // until it answers: every player waits for this one
+      pending.then((c) => { pending.refreshAt = performance.now() + c.ttl * 500; },
                    () => { if (iceConfig === pending) iceConfig = null; });
+      iceConfig = pending;
     }
-    const config = await iceConfig;
+    const config = await iceConfig;  // a failed fetch throws its OfferError here
     return {iceServers: config.iceServers,
             iceTransportPolicy: forceRelay ? "relay" : config.iceTransportPolicy};
   }
