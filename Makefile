@@ -6,8 +6,9 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: a real browser, ffprobe, redis-server (the fault
 # tests start a scratch one on a free port; the machine's Redis is never restarted) and
 # caddy (the HTTPS proxy test runs its own on free ports; a caddy installed here for the
-# tests has its system service turned off).
-TEST_DEBS := chromium ffmpeg redis-server caddy
+# tests has its system service turned off) and coturn (the TURN tests start turnserver
+# on a free port; its system service is not used).
+TEST_DEBS := chromium ffmpeg redis-server caddy coturn
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
@@ -28,6 +29,7 @@ system-deps-test:
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
+	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -30,19 +30,29 @@ RTCPeerConnection, the offer POSTed with an API token, the track played in a
     before the stamp and is not in the figure: the simulator's libx264
     encode time per frame is reported next to it.
 
+--relay: the same against a real coturn (started here on 127.0.0.1, stopped after),
+    side by side in the same run: "direct" (host candidates, the default page) and
+    "TURN relay" (iceTransportPolicy relay with the credential from GET
+    /api/webrtc/ice-servers/, fetched before each trial as the live page does). With
+    --relay, "gather_ms" (createOffer -> candidates gathered, which includes the TURN
+    allocation) and "from_start_ms" (createOffer -> first frame) are what the relay adds.
+
 Prints tables and JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
 import re
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 from benchmarks._harness import Stack, emit, loadavg, pct, print_table
 from streaming.media.h264.nal import NalType, nal_type, split_nal_units
@@ -58,7 +68,7 @@ LIVE_MS = 150.0  # a frame at most this old counts as "live" for the caught-up t
 # One viewer: returns timings (performance.now() ms) and, for `collectMs` after the
 # first frame, every presented frame with its decoded frame code (READ_FRAME_CODE_FN, the
 # tests' reader, on the picture's top-left 320x64 at native scale).
-WATCH_JS = "async ({token, timeoutMs, collectMs}) => {" + READ_FRAME_CODE_FN + r"""
+WATCH_JS = "async ({token, timeoutMs, collectMs, relay}) => {" + READ_FRAME_CODE_FN + r"""
   const stripMdns = (sdp) => sdp.split("\r\n").filter(
     (l) => !/^a=candidate:\S+ \d+ \S+ \d+ \S+\.local /i.test(l)).join("\r\n");
   const headers = {"Content-Type": "application/json", "Authorization": "Token " + token};
@@ -71,7 +81,13 @@ WATCH_JS = "async ({token, timeoutMs, collectMs}) => {" + READ_FRAME_CODE_FN + r
     return readFrameCode(ctx);
   };
   const res = {frames: [], timeOrigin: performance.timeOrigin};
-  const pc = new RTCPeerConnection();
+  let config = {};
+  if (relay) {  // as the live page: the API's servers, TURN only
+    const ice = await (await fetch("/api/webrtc/ice-servers/", {headers})).json();
+    config = {iceServers: ice.iceServers, iceTransportPolicy: "relay"};
+  }
+  res.startAt = performance.now();
+  const pc = new RTCPeerConnection(config);
   const tr = pc.addTransceiver("video", {direction: "recvonly"});
   const video = document.createElement("video");
   video.muted = true; video.autoplay = true; video.playsInline = true;
@@ -111,6 +127,10 @@ WATCH_JS = "async ({token, timeoutMs, collectMs}) => {" + READ_FRAME_CODE_FN + r
       setTimeout(r, 3000);
     });
     res.postAt = performance.now();
+    if (relay && !/ typ relay /.test(pc.localDescription.sdp)) {
+      res.error = "no relay candidate (TURN refused or unreachable)";
+      return res;
+    }
     const resp = await fetch("/api/cameras/default/webrtc/offer/", {method: "POST", headers,
       body: JSON.stringify({type: "offer", sdp: stripMdns(pc.localDescription.sdp)})});
     const answer = await resp.json();
@@ -279,21 +299,23 @@ def frame_latencies(res: dict, clocks: Clocks, recorder: ShmRecorder, loop_frame
 
 def ttff_trials(page, token: str, trials: int, gop_s: float, recorder: ShmRecorder,
                 clocks: Clocks, loop_frames: int, live_mode: bool, label: str,
-                collect_s: float) -> dict:
+                collect_s: float, relay: bool = False) -> dict:
     rows = []
     for i in range(trials):
         time.sleep(random.uniform(0.2, gop_s + 0.2))  # start anywhere in the GOP
         res = page.evaluate(WATCH_JS, {"token": token, "timeoutMs": 10_000,
-                                       "collectMs": 1000 * collect_s})
+                                       "collectMs": 1000 * collect_s, "relay": relay})
         row = {"trial": i + 1, "error": res.get("error")}
         post = res.get("postAt")
         if post is not None:
             post_mono = clocks.to_mono_ns(res["timeOrigin"] + post)
-            row["answer_ms"] = res["answerAt"] - post
+            row["answer_ms"] = res.get("answerAt", post) - post
+            row["gather_ms"] = post - res["startAt"]
             if res.get("connectedAt") is not None:
                 row["connected_ms"] = res["connectedAt"] - post
             if res.get("firstFrameAt") is not None:
                 row["first_frame_ms"] = res["firstFrameAt"] - post
+                row["from_start_ms"] = res["firstFrameAt"] - res["startAt"]
             row["post_mono_ns"] = post_mono
             lat = frame_latencies(res, clocks, recorder, loop_frames, live_mode)
             if lat:
@@ -327,6 +349,8 @@ def ttff_trials(page, token: str, trials: int, gop_s: float, recorder: ShmRecord
         "first_frame_age_ms": stats_ms([r.get("first_frame_age_ms") for r in rows]),
         "late_glass_ms": stats_ms([r.get("late_glass_ms") for r in rows]),
         "answer_ms": stats_ms([r.get("answer_ms") for r in rows]),
+        "gather_ms": stats_ms([r.get("gather_ms") for r in rows]),
+        "from_start_ms": stats_ms([r.get("from_start_ms") for r in rows]),
         "connected_ms": stats_ms([r.get("connected_ms") for r in rows]),
         "next_idr_ms": stats_ms([r.get("next_idr_ms") for r in rows]),
         "rows": rows,
@@ -334,10 +358,11 @@ def ttff_trials(page, token: str, trials: int, gop_s: float, recorder: ShmRecord
 
 
 def glass_to_glass(page, stack: Stack, recorder: ShmRecorder, clocks: Clocks,
-                   loop_frames: int, live_mode: bool, args) -> dict:
+                   loop_frames: int, live_mode: bool, args, relay: bool = False) -> dict:
     cal = clocks.calibrate_browser(page)
     res = page.evaluate(WATCH_JS, {"token": stack.token, "timeoutMs": 15_000,
-                                   "collectMs": 1000 * (args.g2g_seconds + args.settle)})
+                                   "collectMs": 1000 * (args.g2g_seconds + args.settle),
+                                   "relay": relay})
     cal_after = clocks.calibrate_browser(page)
     first = res.get("firstFrameAt", 0)
     lat = frame_latencies(res, clocks, recorder, loop_frames, live_mode)
@@ -392,16 +417,28 @@ def simulator_info(stack: Stack) -> dict:
 
 
 def run(args) -> dict:
-    from playwright.sync_api import sync_playwright
-
     if not os.path.exists(CHROMIUM):
         raise SystemExit(f"{CHROMIUM} is missing (apt-get install chromium)")
+    turn_ctx = contextlib.nullcontext(None)
+    if args.relay:
+        from tests.support.turn_server import running_coturn
+
+        turn_ctx = running_coturn(Path(tempfile.mkdtemp(prefix="petcam-bench-coturn-")))
+    with turn_ctx as turn:
+        return _run(args, turn)
+
+
+def _run(args, turn) -> dict:
+    from playwright.sync_api import sync_playwright
+
     stack = Stack(width=args.width, height=args.height, fps=args.fps, bitrate=args.bitrate,
                   gop=args.gop, profile=args.profile, mode=args.mode, max_viewers=10,
-                  keep_logs=args.keep_logs)
+                  extra_env=turn.site_env() if turn else None, keep_logs=args.keep_logs)
     gop = args.gop or 2 * args.fps
     recorder = None
     result: dict = {"benchmark": "browser_latency", "ttff": [], "g2g": [], "notes": []}
+    if turn:
+        result["turn"] = turn.url
     try:
         stack.prepare()
         stack.start_simulator()
@@ -409,11 +446,14 @@ def run(args) -> dict:
         with sync_playwright() as pw:
             browser = launch(pw)
             try:
-                settings = [("GOP replay (petcam default)", {"PETCAM_GOP_REPLAY": "1"})]
-                if args.reference:
+                settings = [("GOP replay (petcam default)", {"PETCAM_GOP_REPLAY": "1"}, False)]
+                if turn:  # the relay against the direct path, same server settings
+                    settings = [("direct (host candidates)", {"PETCAM_GOP_REPLAY": "1"}, False),
+                                ("TURN relay (coturn)", {"PETCAM_GOP_REPLAY": "1"}, True)]
+                elif args.reference:
                     settings.append(("wait for next IDR (PETCAM_GOP_REPLAY=0)",
-                                     {"PETCAM_GOP_REPLAY": "0"}))
-                for label, env in settings:
+                                     {"PETCAM_GOP_REPLAY": "0"}, False))
+                for label, env, relay in settings:
                     stack.start_server(env)
                     status = stack.wait_live()
                     sim = simulator_info(stack)
@@ -433,14 +473,14 @@ def run(args) -> dict:
                     clocks = Clocks()
                     # (b) glass-to-glass on one long-lived viewer, in both settings.
                     g2g = glass_to_glass(page, stack, recorder, clocks, loop_frames, live_mode,
-                                         args)
+                                         args, relay)
                     g2g["setting"] = label
                     result["g2g"].append(g2g)
                     print(f"  [{label}] glass-to-glass: {g2g['glass_ms']}", file=sys.stderr,
                           flush=True)
                     result["ttff"].append(ttff_trials(
                         page, stack.token, args.trials, gop / args.fps, recorder, clocks,
-                        loop_frames, live_mode, label, args.trial_seconds))
+                        loop_frames, live_mode, label, args.trial_seconds, relay))
                     page.close()
                     stack.stop_server()
             finally:
@@ -462,11 +502,20 @@ def run(args) -> dict:
                         "expected_idr_wait_ms": round(sum(idrs) / len(idrs) / 2, 1)
                         if idrs else None}
     ratios, targets = {}, {}
-    if len(result["g2g"]) > 1 and result["g2g"][1]["glass_ms"]["p50"]:
+    if turn and len(result["g2g"]) > 1 and result["g2g"][0]["glass_ms"]["p50"]:
+        ratios["g2g_p50_relay_over_direct"] = round(
+            result["g2g"][1]["glass_ms"]["p50"] / result["g2g"][0]["glass_ms"]["p50"], 2)
+    elif len(result["g2g"]) > 1 and result["g2g"][1]["glass_ms"]["p50"]:
         ratios["g2g_p50_replay_over_no_replay"] = round(
             result["g2g"][0]["glass_ms"]["p50"] / result["g2g"][1]["glass_ms"]["p50"], 2)
     replay = result["ttff"][0] if result["ttff"] else None
-    ref = result["ttff"][1] if len(result["ttff"]) > 1 else None
+    ref = result["ttff"][1] if len(result["ttff"]) > 1 and not turn else None
+    if turn and len(result["ttff"]) > 1:
+        direct, relayed = result["ttff"]
+        for metric in ("first_frame_ms", "from_start_ms", "gather_ms"):
+            if direct[metric]["p50"] and relayed[metric]["p50"]:
+                ratios[f"relay_over_direct_{metric}_p50"] = round(
+                    relayed[metric]["p50"] / direct[metric]["p50"], 2)
     if replay and replay["first_frame_ms"]["p50"] is not None:
         p50 = replay["first_frame_ms"]["p50"]
         targets[f"time to first frame p50 < {TARGET_TTFF_P50:g} ms (got {p50})"] = (
@@ -510,6 +559,8 @@ def main() -> None:
     ap.add_argument("--profile", default="main",
                     help="simulator H.264 profile (this Chromium offers Main, not High)")
     ap.add_argument("--mode", choices=["auto", "external", "inprocess"], default="auto")
+    ap.add_argument("--relay", action="store_true",
+                    help="start a coturn and compare direct viewers with relayed ones")
     ap.add_argument("--keep-logs", action="store_true")
     ap.add_argument("--json", help="also write the JSON here")
     args = ap.parse_args()
@@ -517,7 +568,7 @@ def main() -> None:
     rows = []
     for t in result["ttff"]:
         for metric in ("first_frame_ms", "live_after_ms", "first_frame_age_ms", "late_glass_ms",
-                       "answer_ms",
+                       "answer_ms", "gather_ms", "from_start_ms",
                        "connected_ms", "next_idr_ms"):
             rows.append({"setting": t["label"], "metric": metric, **t[metric]})
     print_table(rows, ["setting", "metric", "n", "p50", "p95", "mean", "min", "max"])

@@ -3,10 +3,12 @@
 What a phone app does, over plain HTTP with a token (nothing here uses the site's code):
   1. POST /api/auth/token/ with username + password -> token
   2. GET  /api/cameras/ -> cameras with live status; picks --camera (or the first live one)
-  3. POST /api/cameras/{camera}/webrtc/offer/ -> aiortc peer, decodes --frames frames
+  3. GET  /api/webrtc/ice-servers/ -> STUN/TURN servers (TURN with a short-lived credential)
+     for the peer connection; --relay uses only the TURN relay (iceTransportPolicy relay)
+  4. POST /api/cameras/{camera}/webrtc/offer/ -> aiortc peer, decodes --frames frames
      (H.264, like the phone's decoder), then DELETE the session
-  4. --record SECONDS: start and stop a recording (recording control)
-  5. GET  /api/recordings/?camera=&status=complete -> downloads the newest one and checks
+  5. --record SECONDS: start and stop a recording (recording control)
+  6. GET  /api/recordings/?camera=&status=complete -> downloads the newest one and checks
      it with PyAV (container, codec, size, frames decoded)
 
 Run against a running site (`make run`):
@@ -29,7 +31,15 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aioice import stun, turn
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCIceTransportPolicy,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtcicetransport import parse_stun_turn_uri
 
 
 class StepFailed(Exception):
@@ -83,15 +93,49 @@ class Report:
         print(json.dumps({"ok": self.ok, **self.figures}, sort_keys=True))
 
 
-async def watch_live(api: Api, camera: str, frames: int, timeout: float) -> dict:
+def rtc_configuration(ice: dict, relay: bool) -> RTCConfiguration:
+    """The peer connection's configuration from GET /api/webrtc/ice-servers/."""
+    policy = "relay" if relay else ice.get("iceTransportPolicy", "all")
+    return RTCConfiguration(iceServers=[RTCIceServer(**s) for s in ice["iceServers"]],
+                            iceTransportPolicy=RTCIceTransportPolicy(policy))
+
+
+async def turn_refusal(config: RTCConfiguration) -> str:
+    """Why the TURN server gave no relay address: an allocation of our own says it (aioice
+    drops the error). Only the first TURN URL counts, as aiortc uses only that one."""
+    for server in config.iceServers or []:
+        for url in server.urls if isinstance(server.urls, list) else [server.urls]:
+            if not url.startswith(("turn:", "turns:")):
+                continue
+            where = parse_stun_turn_uri(url)
+            try:
+                transport, _ = await turn.create_turn_endpoint(
+                    asyncio.DatagramProtocol, server_addr=(where["host"], where["port"]),
+                    username=server.username, password=server.credential, lifetime=60,
+                    ssl=where["scheme"] == "turns", transport=where["transport"])
+            except stun.TransactionFailed as exc:
+                code, reason = exc.response.attributes.get("ERROR-CODE", (0, "error"))
+                return f"{url} refused the credential: {code} {reason}"
+            except (OSError, stun.TransactionTimeout) as exc:
+                return f"{url} cannot be reached ({type(exc).__name__})"
+            transport.close()
+            return f"{url} accepts the credential now; try again"
+    return "no turn: server in the ICE servers"
+
+
+async def watch_live(api: Api, camera: str, frames: int, timeout: float,
+                     config: RTCConfiguration | None = None) -> dict:
     """Offer, decode `frames` frames, end the session: the live figures."""
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(config)
     pc.addTransceiver("video", direction="recvonly")
     received: asyncio.Future = asyncio.get_running_loop().create_future()
     pc.on("track", lambda track: received.done() or received.set_result(track))
     session = None
     try:
         await pc.setLocalDescription(await pc.createOffer())
+        relay = config is not None and config.iceTransportPolicy == RTCIceTransportPolicy.RELAY
+        if relay and " typ relay" not in pc.localDescription.sdp:
+            raise StepFailed(f"no TURN relay address: {await turn_refusal(config)}")
         t_offer = time.monotonic()
         answer = await asyncio.to_thread(
             api.json, "POST", f"/api/cameras/{camera}/webrtc/offer/",
@@ -153,7 +197,16 @@ def run(args: argparse.Namespace, report: Report) -> None:
     report.figures.update(cameras=[c["camera"] for c in cameras], camera=camera)
 
     t = time.monotonic()
-    figures = asyncio.run(watch_live(api, camera, args.frames, args.timeout))
+    ice = api.json("GET", "/api/webrtc/ice-servers/")
+    config = rtc_configuration(ice, args.relay)
+    urls = [u for s in ice["iceServers"] for u in
+            (s["urls"] if isinstance(s["urls"], list) else [s["urls"]])]
+    turn_urls = [u for u in urls if u.startswith("turn")]
+    report.step("ice", t, f"{len(ice['iceServers'])} server(s), TURN {turn_urls or 'none'}, "
+                f"credentials for {ice['ttl']} s, policy {config.iceTransportPolicy.value}")
+
+    t = time.monotonic()
+    figures = asyncio.run(watch_live(api, camera, args.frames, args.timeout, config))
     report.step("live", t, f"{figures['frames']} frames decoded, first after "
                 f"{figures['first_frame_ms']} ms, {figures['video_seconds']} s of video in "
                 f"{figures['wall_seconds']} s, {figures['sizes']}")
@@ -201,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--frames", type=int, default=60, help="live frames to decode")
     ap.add_argument("--record", type=float, default=0.0,
                     help="record this many seconds before listing recordings (0: don't)")
+    ap.add_argument("--relay", action="store_true",
+                    help="watch only through the TURN relay (iceTransportPolicy relay)")
     ap.add_argument("--timeout", type=float, default=20.0, help="seconds per step")
     args = ap.parse_args(argv)
     report = Report()

@@ -130,6 +130,22 @@ class AnswerSerializer(serializers.Serializer):
     session = serializers.CharField(help_text="Id to end the session with DELETE.")
 
 
+class IceServerSerializer(serializers.Serializer):
+    urls = serializers.JSONField(help_text="One URL or a list: stun:, turn: or turns:.")
+    username = serializers.CharField(required=False,
+                                     help_text="TURN only: <expiry unix time>:<user id>.")
+    credential = serializers.CharField(required=False,
+                                       help_text="TURN only: valid until that expiry.")
+
+
+class IceServersSerializer(serializers.Serializer):
+    iceServers = IceServerSerializer(many=True)  # noqa: N815 - RTCConfiguration's name
+    ttl = serializers.IntegerField(help_text="Seconds the TURN credentials stay valid: "
+                                             "ask again before they run out.")
+    iceTransportPolicy = serializers.ChoiceField(  # noqa: N815 - RTCConfiguration's name
+        choices=["all", "relay"], help_text="relay: use only the TURN relay.")
+
+
 SDP_RESPONSE_HEADERS = [
     OpenApiParameter("Location", OpenApiTypes.STR, OpenApiParameter.HEADER, response=[201],
                      description="/whep/{camera}/{session}: DELETE it to end the session."),

@@ -25,6 +25,9 @@ POLICY = "; ".join((
     # CSP3: 'self' also matches ws:/wss: of the page's own host and port (the detection
     # socket, /ws/...): Chromium >= 71, Firefox, Safari >= 16 (older Safari: no boxes).
     "connect-src 'self'",
+    # The service worker (/sw.js) and the web app manifest: this site's own only.
+    "worker-src 'self'",
+    "manifest-src 'self'",
     "object-src 'none'",
     "base-uri 'self'",
     "form-action 'self'",

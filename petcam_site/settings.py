@@ -16,6 +16,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from petcam_site import logging_config, proxy_headers, secret_key, sqlite_file
+from streaming import ice_servers
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("PETCAM_VAR_DIR", BASE_DIR / "var"))
@@ -289,11 +290,23 @@ PETCAM_WORKER_MODE = os.environ.get(
 if PETCAM_WORKER_MODE not in ("inprocess", "external", "off"):
     raise ImproperlyConfigured("PETCAM_WORKER_MODE must be inprocess, external or off")
 # WebRTC viewers: give up on a peer not connected after PETCAM_ICE_TIMEOUT s, or
-# silent (no RTCP) for PETCAM_PEER_SILENCE_TIMEOUT s. No STUN/TURN unless set
-# (JSON list of RTCIceServer dicts: [{"urls": "stun:stun.example.org"}]).
+# silent (no RTCP) for PETCAM_PEER_SILENCE_TIMEOUT s.
 PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "8"))
 PETCAM_PEER_SILENCE_TIMEOUT = float(os.environ.get("PETCAM_PEER_SILENCE_TIMEOUT", "10"))
-PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
+# STUN/TURN for browsers, API clients and the media worker (streaming/ice_servers.py,
+# GET /api/webrtc/ice-servers/): PETCAM_ICE_SERVERS as given to everyone; TURN URLs
+# (comma list) get a per-user credential valid PETCAM_TURN_TTL s, signed with coturn's
+# static-auth-secret. Policy "relay": clients use only the TURN relay. The media worker
+# uses the STUN servers, and the TURN ones too with PETCAM_WORKER_TURN.
+try:
+    PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
+    PETCAM_ICE = ice_servers.parse(
+        PETCAM_ICE_SERVERS, os.environ.get("PETCAM_TURN_URLS", ""),
+        os.environ.get("PETCAM_TURN_SECRET", ""), env_int("PETCAM_TURN_TTL", 3600),
+        os.environ.get("PETCAM_ICE_TRANSPORT_POLICY", "all").strip().lower())
+except ValueError as exc:  # json.JSONDecodeError is one too
+    raise ImproperlyConfigured(f"ICE servers: {exc}") from exc
+PETCAM_WORKER_TURN = env_bool("PETCAM_WORKER_TURN", False)
 PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
 # RTP payload size: aiortc's 1300 gives ~1336-byte datagrams, too big for a 1280 VPN MTU.
 PETCAM_RTP_PACKET_MAX = env_int("PETCAM_RTP_PACKET_MAX", 1200)

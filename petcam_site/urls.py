@@ -6,7 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 
 from detections.views import DetectionHistory
-from petcam_site import pages
+from petcam_site import app_shell, pages
 from petcam_site.account import account_page
 from petcam_site.api_errors import not_found
 from petcam_site.health import health
@@ -24,6 +24,9 @@ urlpatterns = [
     path("health", health, name="health"),
     # browsers ask for /favicon.ico before (or without) reading <link rel=icon>
     path("favicon.ico", pages.favicon, name="favicon"),
+    # the installable app: manifest, and the service worker at the root (its scope: the site)
+    path("manifest.webmanifest", app_shell.manifest, name="web-manifest"),
+    path("sw.js", app_shell.service_worker, name="service-worker"),
     path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html",
@@ -44,6 +47,7 @@ urlpatterns = [
     path("api/cameras/<slug:camera>/detections/", DetectionHistory.as_view(),
          name="detection-history"),
     path("api/webrtc/offer", signaling.SeedWebRtcOffer.as_view(), name="seed-webrtc-offer"),
+    path("api/webrtc/ice-servers/", signaling.IceServers.as_view(), name="webrtc-ice-servers"),
     path("api/cameras/<slug:camera>/recording/", recording_views.RecordingState.as_view(),
          name="recording-state"),
     path("api/cameras/<slug:camera>/recording/start/", recording_views.RecordingStart.as_view(),

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import APIException, ParseError
+from rest_framework.exceptions import APIException, ParseError, PermissionDenied
 from rest_framework.parsers import BaseParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,14 +22,16 @@ from petcam_site.api_schema import (
     SDP_RESPONSE_HEADERS,
     AnswerSerializer,
     ErrorSerializer,
+    IceServersSerializer,
     OfferSerializer,
     errors,
 )
 from petcam_site.auth import BearerTokenAuthentication
 from petcam_site.parsers import JSONParser
-from petcam_site.permissions import CanWatchCamera, can_control_camera
+from petcam_site.permissions import WATCH, CanWatchCamera, can_control_camera
 from streaming.media.types import MediaError
 
+from . import ice_servers
 from .models import camera_exists
 from .offer_validation import validate_offer
 from .revocation import request_credential
@@ -196,3 +198,17 @@ class WhepSession(APIView):
         return Response({"error": "trickle_not_supported",
                          "detail": "Send all candidates in the offer (no trickle ICE)."},
                         status=status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
+class IceServers(APIView):
+    """GET /api/webrtc/ice-servers/: the STUN/TURN servers a viewer's peer connection
+    should use, TURN with a credential of this user's (streaming/ice_servers.py)."""
+
+    @extend_schema(operation_id="webrtc_ice_servers",
+                   responses={200: IceServersSerializer, **errors()})
+    def get(self, request):
+        if not request.user.has_perm(WATCH):
+            raise PermissionDenied("You may not watch cameras.")
+        response = Response(ice_servers.from_settings().for_client(str(request.user.pk)))
+        response["Cache-Control"] = "no-store"  # a credential: no cache may keep it
+        return response

@@ -92,7 +92,8 @@ def two_camera_site(tmp_path_factory):
 
 # Modules that share the two-camera site (tests/support/two_camera_site.py), as node-id
 # paths (relative to the repository, where pyproject.toml is).
-TWO_CAMERA_MODULES = ("tests/browser/test_browser_csp.py",
+TWO_CAMERA_MODULES = ("tests/browser/test_browser_app_shell.py",
+                      "tests/browser/test_browser_csp.py",
                       "tests/integration/test_mobile_client.py",
                       "tests/integration/test_multi_camera.py",
                       "tests/integration/test_openapi.py",

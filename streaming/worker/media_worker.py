@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import os
 import resource
@@ -21,6 +22,7 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming import metric_families
+from streaming.ice_servers import worker_ice_servers
 from streaming.media.burst_log import BurstLog
 from streaming.media.pipeline import CameraPipeline
 from streaming.media.types import CameraConfig, MediaError
@@ -104,6 +106,7 @@ class MediaWorker:
                                     pacing=settings.PETCAM_PACING,
                                     catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000)
         aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)
+        aiortc_compat.install_prompt_triggered_checks()  # ~0.5 s less through TURN
         self._part_factories = registry.camera_part_factories()
         for camera in cameras:
             self._build(camera)
@@ -116,7 +119,8 @@ class MediaWorker:
         pipeline = CameraPipeline(c, stall_after=settings.PETCAM_STALL_SECONDS)
         viewers = Viewers(c.slug, pipeline.hub,
                           dataclasses.replace(self._limits, max_viewers=c.max_viewers),
-                          settings.PETCAM_ICE_SERVERS, publish_clock=self._clock_publisher(c.slug))
+                          functools.partial(worker_ice_servers, c.slug),
+                          publish_clock=self._clock_publisher(c.slug))
         context = registry.CameraContext(config=c, hub=pipeline.hub,
                                          frame_size=pipeline.frame_size,
                                          group=camera_group(c.slug))

@@ -64,6 +64,7 @@ KINDS = {
     "role": _kind(),  # any role; lists filtered per user
     "watch": _kind(limited=H),  # under camera `default`
     "watch_garden": _kind(),  # under camera `garden`: the limited user may
+    "watch_any": _kind(),  # the watch right, no camera (ICE servers)
     "control": _kind(viewer=D, limited=H),  # start/stop on `default`
     "rec_read": _kind(limited=H),  # a recording of `default`
     "rec_read_garden": _kind(),
@@ -104,6 +105,9 @@ ROWS = [
     Row("account/", "GET", "/account/", "account", (200,)),
     Row("account/password/", "GET", "/account/password/", "account", (200,)),
     Row("favicon.ico", "GET", "/favicon.ico", "public", (302,)),
+    # the installable app's shell: nothing about any user in them
+    Row("manifest.webmanifest", "GET", "/manifest.webmanifest", "public", (200,)),
+    Row("sw.js", "GET", "/sw.js", "public", (200,)),
     # no password: refused before any authentication (a wrong one would count towards a lockout)
     Row("api/auth/token/", "POST", "/api/auth/token/", "public", (400,), {"username": "nobody"}),
     Row("api/auth/token/", "DELETE", "/api/auth/token/", "revoke", (204,)),
@@ -120,6 +124,7 @@ ROWS = [
     Row("api/cameras/<slug:camera>/detections/", "GET", "/api/cameras/garden/detections/",
         "watch_garden", (200,)),
     Row("api/webrtc/offer", "POST", "/api/webrtc/offer", "watch", (400,), OFFER),
+    Row("api/webrtc/ice-servers/", "GET", "/api/webrtc/ice-servers/", "watch_any", (200,)),
     Row("api/cameras/<slug:camera>/recording/", "GET", "/api/cameras/default/recording/",
         "watch", (504,)),
     Row("api/cameras/<slug:camera>/recording/start/", "POST",

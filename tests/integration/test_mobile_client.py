@@ -45,7 +45,7 @@ def test_mobile_client_session(site):
     assert (download["width"], download["height"]) == (width, height)
     assert download["decoded_frames"] >= 10
     # the table an operator reads
-    for step in ("token", "cameras", "live", "record", "recordings", "download"):
+    for step in ("token", "cameras", "ice", "live", "record", "recordings", "download"):
         assert any(line.startswith(step) for line in output.splitlines()), output
     # the client ended its live session: the worker has no viewer left
     wait_for(lambda: viewers(site.base, site.token, "garden")["count"] == 0, 15,

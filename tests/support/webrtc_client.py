@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
 from streaming.media.shm import segment as shm_segment
 from tests.support.processes import (
@@ -246,7 +246,8 @@ class WebRtcClient:
     """
 
     def __init__(self, base: str, token: str | None, *, camera: str = "default",
-                 signaling: str = "json", name: str = "", auth_scheme: str = "Bearer") -> None:
+                 signaling: str = "json", name: str = "", auth_scheme: str = "Bearer",
+                 configuration: RTCConfiguration | None = None) -> None:
         if signaling not in ("json", "whep", "seed"):
             raise ValueError(f"unknown signaling {signaling!r}")
         self.base = base.rstrip("/")
@@ -255,7 +256,7 @@ class WebRtcClient:
         self.camera = camera
         self.signaling = signaling
         self.name = name
-        self.pc = RTCPeerConnection()
+        self.pc = RTCPeerConnection(configuration)  # e.g. TURN only (test_turn_relay.py)
         self.pc.addTransceiver("video", direction="recvonly")
         self.capture = CaptureQueue()
         self.session: str | None = None

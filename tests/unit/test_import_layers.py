@@ -88,3 +88,31 @@ def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
     srtp = Path(sys.modules["pylibsrtp"].__file__).read_text()
     assert "func(self._srtp[0], self._cdata, len_p)" in srtp
     assert isinstance(aiortc_compat.video_codec_table(), list)
+
+
+def test_aioice_hook_was_checked_against_the_pinned_aioice() -> None:
+    """aiortc_compat.install_prompt_triggered_checks wraps Connection.check_incoming and
+    resends a transaction through its private request and address: a new aioice fails
+    here first (and maybe it triggers in-progress pairs itself by then: drop the hook)."""
+    import aioice.ice
+    import aioice.stun
+
+    from streaming.media.webrtc import aiortc_compat
+
+    pinned = next(line.split("==")[1].strip() for line in
+                  (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("aioice=="))
+    assert aiortc_compat.aioice_version() == pinned == aiortc_compat.AIOICE_CHECKED_AGAINST
+    stun = Path(aioice.stun.__file__).read_text()
+    assert "self.__request = request" in stun and "self.__addr = addr" in stun
+    ice = Path(aioice.ice.__file__).read_text()
+    assert "if pair.state in [CandidatePair.State.FROZEN, CandidatePair.State.FAILED]" in ice
+    assert "self.transactions: dict[bytes, stun.Transaction] = {}" in ice
+    before = aioice.ice.Connection.check_incoming
+    try:
+        aiortc_compat.install_prompt_triggered_checks()
+        wrapped = aioice.ice.Connection.check_incoming
+        aiortc_compat.install_prompt_triggered_checks()  # idempotent: wrapped once
+        assert aioice.ice.Connection.check_incoming is wrapped and wrapped.petcam_prompt
+    finally:  # the rest of this test process keeps aioice as it was
+        aioice.ice.Connection.check_incoming = before

@@ -209,3 +209,45 @@ def video_codec_table() -> list[RTCRtpCodecParameters]:
 
 def version() -> str:
     return aiortc.__version__
+
+
+# --- ICE through a TURN relay (aioice) --------------------------------------------------------
+
+AIOICE_CHECKED_AGAINST = "0.13.0"
+
+
+def install_prompt_triggered_checks() -> None:
+    """Resend our own check on a pair at once when the peer's check arrives on it.
+
+    RFC 8445 section 7.3.1.4: a check received on a pair whose own check is In-Progress
+    triggers a new check of it. aioice 0.13's Connection.check_incoming triggers only
+    Waiting/Frozen/Failed pairs, so such a pair waits for its STUN retransmission, 500 ms
+    later. Behind a TURN relay that is every viewer: our first check to the browser's
+    relay address is dropped by the TURN server until the browser installs a permission
+    for us, which it does as it sends its own check. Resending our request then (same
+    transaction, through its private request and address) connects at once
+    (benchmarks/browser_latency_bench.py --relay). Once per transaction; idempotent."""
+    original = aioice.ice.Connection.check_incoming
+    if getattr(original, "petcam_prompt", False):
+        return
+    in_progress = aioice.ice.CandidatePair.State.IN_PROGRESS
+
+    def check_incoming(self, message, addr, protocol) -> None:
+        for pair in self._check_list:
+            if (pair.protocol is protocol and pair.state == in_progress
+                    and pair.remote_addr == addr):
+                for transaction in list(protocol.transactions.values()):
+                    if (transaction._Transaction__addr == addr
+                            and not getattr(transaction, "petcam_resent", False)):
+                        transaction.petcam_resent = True
+                        protocol.send_stun(transaction._Transaction__request, addr)
+        original(self, message, addr, protocol)
+
+    check_incoming.petcam_prompt = True
+    aioice.ice.Connection.check_incoming = check_incoming
+
+
+def aioice_version() -> str:
+    from importlib.metadata import version as dist_version
+
+    return dist_version("aioice")

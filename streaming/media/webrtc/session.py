@@ -24,7 +24,6 @@ from streaming.media.webrtc.track import PassthroughTrack
 log = logging.getLogger("petcam.viewer")
 
 
-
 def require_dtls_fingerprints(offer_sdp: str) -> None:
     """ValueError unless every media section has a DTLS fingerprint and role.
 
@@ -80,6 +79,9 @@ class ViewerSession:
         self.pacing = pacing
         self.sender: LeanSender | None = None  # the lean RTP loop, when on
         servers = [RTCIceServer(**s) for s in ice_servers]
+        # aioice drops a failed TURN allocation silently: say so when the answer lacks one.
+        self._expects_relay = any(str(u).startswith(("turn:", "turns:")) for s in servers
+                                  for u in (s.urls if isinstance(s.urls, list) else [s.urls]))
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=servers))
         self.sink = hub.subscribe(f"{camera}/viewer {self.id}", maxsize=queue_frames,
                                   from_gop=False)
@@ -107,6 +109,11 @@ class ViewerSession:
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except Exception as exc:  # aiortc raises ValueError, OperationError, ...
             raise MediaError("invalid_sdp", f"cannot answer this offer: {exc}") from exc
+        if self._expects_relay and " typ relay" not in self.pc.localDescription.sdp:
+            log.warning("viewer %s on %s: the TURN server gave the worker no relay address "
+                        "(unreachable, or it refused the credential: is PETCAM_TURN_SECRET "
+                        "coturn's static-auth-secret?); answering with direct candidates only",
+                        self.id, self.camera)
         self._watch_rtcp(transceiver.sender)
         if self.lean_sender:
             self.sender = LeanSender(transceiver.sender, self.track,

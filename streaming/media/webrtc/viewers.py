@@ -41,12 +41,13 @@ class ViewerLimits:
 
 class Viewers:
     def __init__(self, camera: str, hub: Hub, limits: ViewerLimits,
-                 ice_servers: list[dict] | None = None,
+                 ice_servers: Callable[[], list[dict]] | None = None,
                  publish_clock: Callable[[dict], Awaitable[None]] | None = None) -> None:
         self.camera = camera
         self.hub = hub
         self.limits = limits
-        self.ice_servers = ice_servers or []
+        # Asked per session: TURN credentials are short-lived (streaming/ice_servers.py).
+        self.ice_servers = ice_servers or list
         self.sessions: dict[str, ViewerSession] = {}
         # Offers being answered, per owner: they hold a slot (and a pending one) too.
         self._negotiating: Counter[int | None] = Counter()
@@ -134,7 +135,7 @@ class Viewers:
                          "slot to %s", replaced.id, replaced.owner, self.camera,
                          time.monotonic() - replaced.created, whose)
                 await close_all([replaced], f"replaced by {whose}")
-            session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers,
+            session = ViewerSession(self.camera, self.hub, ice_servers=self.ice_servers(),
                                     queue_frames=self.limits.queue_frames,
                                     on_closed=self._forget,
                                     shared_packetizer=self.limits.shared_packetizer,

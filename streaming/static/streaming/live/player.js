@@ -2,7 +2,10 @@
  *
  * Signaling is a single HTTP round trip (the server does no trickle ICE):
  * gather our candidates, POST the offer, apply the answer, which carries the
- * server's candidates. The rest of this file keeps the picture coming:
+ * server's candidates. The STUN/TURN servers (TURN with a short-lived
+ * credential) come from GET /api/webrtc/ice-servers/; `?ice=relay` in the page's
+ * address forces the TURN relay (iceTransportPolicy "relay"), as the server's
+ * PETCAM_ICE_TRANSPORT_POLICY=relay does for everyone. The rest of this file keeps the picture coming:
  * reconnect with backoff when the connection or the offer fails, and a frame
  * watchdog for a connection that looks healthy but shows nothing.
  *
@@ -26,6 +29,10 @@
  */
 import {csrfToken as pageCsrfToken} from "../../petcam/csrf.js";
 
+const ICE_SERVERS_API = "/api/webrtc/ice-servers/";
+// One fetch for every player of the page, renewed at half the credentials' lifetime.
+let iceConfig = null;  // Promise of {iceServers, iceTransportPolicy}, with .refreshAt
+
 export function startPlayer(stage) {
   const ICE_GATHER_CAP_MS = 2000;    // no trickle: wait for candidates, but not forever
   const BACKOFF_MIN_MS = 500;
@@ -33,6 +40,7 @@ export function startPlayer(stage) {
   const STALL_MS = 3000;             // camera live, session up, no new frame this long -> reconnect
   const DISCONNECT_GRACE_MS = 2000;  // "disconnected" often heals by itself (ICE consent)
   const OFFER_TIMEOUT_MS = 15000;    // the server gives up on the worker after 10 s
+  const forceRelay = new URLSearchParams(location.search).get("ice") === "relay";
   const STATS_EVERY_MS = 1000;
 
   const video = stage.querySelector("video");
@@ -66,6 +74,7 @@ export function startPlayer(stage) {
   let connectStartedAt = 0;
   let offerError = null;     // {code, detail} of the last failed offer, until one succeeds
   let stripMdns = true;      // see withoutMdnsCandidates(); off again if ICE fails without them
+  let relayError = null;     // the TURN server's refusal while gathering, e.g. "401 Unauthorized"
   const cameraStatus = {known: false, live: false, state: null, phase: null, liveSince: 0};
   const LIVE_FRESH_MS = 2500;  // "live" while a frame was decoded this recently
   player.state = "connecting";
@@ -81,6 +90,37 @@ export function startPlayer(stage) {
       this.status = status;
       this.code = code;
     }
+  }
+
+  async function fetchIceConfig() {
+    let response;
+    try {
+      response = await fetch(ICE_SERVERS_API, {credentials: "same-origin",
+                                               signal: AbortSignal.timeout(OFFER_TIMEOUT_MS)});
+    } catch (err) {
+      throw new OfferError(0, "network", "The server cannot be reached.");
+    }
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new OfferError(response.status, body.error || "http_" + response.status, body.detail);
+    return {iceServers: body.iceServers || [], iceTransportPolicy: body.iceTransportPolicy || "all",
+            ttl: body.ttl || 0};
+  }
+
+  async function rtcConfiguration() {
+    if (!iceConfig || performance.now() > iceConfig.refreshAt) {
+      const pending = fetchIceConfig();
+      pending.refreshAt = Infinity;  // until it answers: every player waits for this one
+      pending.then((c) => { pending.refreshAt = performance.now() + c.ttl * 500; },
+                   () => { if (iceConfig === pending) iceConfig = null; });
+      iceConfig = pending;
+    }
+    const config = await iceConfig;  // a failed fetch throws its OfferError here
+    return {iceServers: config.iceServers,
+            iceTransportPolicy: forceRelay ? "relay" : config.iceTransportPolicy};
+  }
+
+  function hasRelayCandidate(sdp) {
+    return /^a=candidate:\S+ \d+ \S+ \d+ \S+ \d+ typ relay/m.test(sdp);
   }
 
   async function postOffer(sdp) {
@@ -160,17 +200,36 @@ export function startPlayer(stage) {
     retryTimer = null;
     await hangUp();
     const gen = generation;
-    const pc = new RTCPeerConnection();
-    Object.assign(player, {pc: pc, session: null, offerSentAt: null, firstFrameAt: null});
     connectStartedAt = performance.now();
+    showConnection("connecting");
+    let config;
+    try {
+      config = await rtcConfiguration();
+    } catch (err) {
+      if (gen === generation) onOfferFailed(err);
+      return;
+    }
+    if (gen !== generation) return;
+    const pc = new RTCPeerConnection(config);
+    Object.assign(player, {pc: pc, session: null, offerSentAt: null, firstFrameAt: null});
+    relayError = null;
     preferH264(pc.addTransceiver("video", {direction: "recvonly"}));
     pc.ontrack = (ev) => attach(ev.streams[0] || new MediaStream([ev.track]), gen);
     pc.onconnectionstatechange = () => onConnectionState(pc, gen);
-    showConnection("connecting");
+    pc.onicecandidateerror = (ev) => {
+      if (gen === generation && /^turns?:/i.test(ev.url || "")) {
+        relayError = (ev.errorCode + " " + (ev.errorText || "")).trim();
+      }
+    };
     try {
       await pc.setLocalDescription(await pc.createOffer());
       await iceGatheringDone(pc, ICE_GATHER_CAP_MS);
       if (gen !== generation) return;  // superseded while gathering
+      if (config.iceTransportPolicy === "relay" && !hasRelayCandidate(pc.localDescription.sdp)) {
+        // Nothing to offer: the relay refused us (e.g. an expired credential) or is unreachable.
+        iceConfig = null;  // next try with a fresh credential
+        throw new OfferError(0, "no_relay", relayError || "no answer from the relay server");
+      }
       player.offerSentAt = performance.now();
       const answer = await postOffer(withoutMdnsCandidates(pc.localDescription.sdp));
       if (gen !== generation) {  // superseded while the server answered: give the slot back
@@ -233,7 +292,14 @@ export function startPlayer(stage) {
     clearTimeout(disconnectTimer);
     if (state === "connected") pc.wasConnected = true;
     if (state === "failed" || state === "closed") {
-      if (state === "failed" && !pc.wasConnected) stripMdns = false;  // next time, send every candidate
+      if (state === "failed" && !pc.wasConnected) {
+        stripMdns = false;  // next time, send every candidate
+        iceConfig = null;   // and ask for fresh TURN credentials
+        if (relayError) {
+          offerError = {code: "no_relay", detail: relayError};
+          updateMessage();
+        }
+      }
       scheduleReconnect("connection " + state);
     } else if (state === "disconnected") {
       disconnectTimer = setTimeout(() => {
@@ -380,6 +446,10 @@ export function startPlayer(stage) {
               "Close one of them to watch here.", true];
     }
     if (offerError && offerError.code === "unknown_camera") return ["This camera does not exist.", true];
+    if (offerError && offerError.code === "no_relay") {
+      return ["Cannot connect to the camera through the relay server (" + offerError.detail +
+              "). Retrying…", true];
+    }
     if (offerError && offerError.code === "unsupported") return ["This browser cannot play live video (no WebRTC).", true];
     if (offerError) return ["Cannot start the video (" + offerError.detail + "). Retrying…", true];
     if (cameraStatus.known && cameraStatus.state === "worker_unreachable") {
