@@ -4,8 +4,9 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.requirements-installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: a real browser, ffprobe, and redis-server (the fault
-# tests start a scratch one on a free port; the machine's Redis is never restarted).
-TEST_DEBS := chromium ffmpeg redis-server
+# tests start a scratch one on a free port; the machine's Redis is never restarted), and
+# prometheus for promtool (tests/unit/test_alert_rules.py; no server is started).
+TEST_DEBS := chromium ffmpeg redis-server prometheus
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
@@ -25,6 +26,7 @@ system-deps-test:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v ffprobe >/dev/null || missing="$$missing ffmpeg"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

@@ -96,6 +96,7 @@ class CameraRecorder:
         self.maxsize = maxsize
         self.active: _Active | None = None
         self.last: dict | None = None  # the latest finished recording, as JSON
+        self.failed = 0  # recordings (segments) that ended "failed": petcam_recordings_failed
         self._lock = asyncio.Lock()
         self._supervisor: asyncio.Task | None = None
 
@@ -292,6 +293,8 @@ class CameraRecorder:
                  self.camera, active.recording_id, row.get("status"), row.get("frame_count"),
                  row.get("size_bytes", row.get("bytes")), row.get("duration"))
         self.last = row
+        if row.get("status") == Recording.Status.FAILED:
+            self.failed += 1
         if self.active is active:
             self.active = None
         if active.finished is not None and not active.finished.done():

@@ -367,3 +367,33 @@ def test_writer_cost_per_frame(tmp_path, record_property):
         per_frame = (time.process_time() - started) / len(units)
         record_property(f"{fmt}_cpu_us_per_frame", round(per_frame * 1e6, 1))
         assert writer.frames == 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_recording_counts_in_petcam_recordings_failed(media_root):
+    """A recording that never got a frame ends "failed"; the worker's metric counts it
+    (the PetcamRecordingFailed alert in deploy/prometheus watches that counter)."""
+    from types import SimpleNamespace
+
+    from recordings.worker_part import RecordingPart
+
+    units = camera_units(n=30, gop=15)
+
+    async def run():
+        hub = Hub("default")
+        part = RecordingPart(SimpleNamespace(config=SimpleNamespace(slug="default"), hub=hub,
+                                             detection_listeners=[]))
+        await part.recorder.start(format="mp4")  # nothing published yet: no video
+        empty = await part.recorder.stop()
+        await feed(hub, units[:15])
+        await part.recorder.start(format="mp4")
+        await feed(hub, units[15:], pause=0.002)
+        fine = await part.recorder.stop()
+        return empty, fine, {f.name: f.samples for f in part.metrics()}
+
+    empty, fine, families = asyncio.run(run())
+    assert empty["status"] == "failed" and "no video" in empty["failure_reason"]
+    assert fine["status"] == "complete"
+    (sample,) = families["petcam_recordings_failed"]
+    assert sample.name == "petcam_recordings_failed_total" and sample.value == 1
+    assert sample.labels == {"camera": "default"}
