@@ -119,6 +119,10 @@ def reader_check(status: dict) -> dict:
         "gaps": reader["gaps"],
         "skipped": sum(reader["skipped"].values()),
         "last_frame_age_s": status["last_frame_age_s"],
+        # Day/night (shm cameras): which of the board's cameras is on, and since when.
+        "active_camera": status.get("active_camera"),
+        "camera_id": status.get("camera_id"),
+        "last_camera_switch": status.get("last_camera_switch"),
     }
 
 

@@ -22,6 +22,7 @@ from django.conf import settings
 
 from streaming import metric_families
 from streaming.media.burst_log import BurstLog
+from streaming.media.day_night import CameraSwitch
 from streaming.media.pipeline import CameraPipeline
 from streaming.media.types import CameraConfig, MediaError
 from streaming.media.webrtc import aiortc_compat
@@ -64,7 +65,8 @@ class ServedCamera:
         """What the live page's status event carries once a second."""
         status = self.pipeline.status()
         result = {k: status[k] for k in ("camera", "state", "live", "fps", "bitrate_kbps",
-                                         "width", "height", "profile", "profile_level_id")}
+                                         "width", "height", "profile", "profile_level_id",
+                                         "active_camera", "camera_id", "last_camera_switch")}
         result["viewers"] = len(self.viewers.sessions)
         for part in self.parts.values():
             result.update(part.summary())
@@ -107,7 +109,7 @@ class MediaWorker:
         for camera in cameras:
             self._build(camera)
         self._tasks: list[asyncio.Task] = []
-        self._offers: set[asyncio.Task] = set()  # offers being answered
+        self._offers: set[asyncio.Task] = set()  # offers being answered, switch events being sent
 
     def _build(self, c: CameraConfig) -> None:
         """One camera's pipeline, viewers and parts (all made before any is registered:
@@ -120,6 +122,7 @@ class MediaWorker:
                                          frame_size=pipeline.frame_size,
                                          group=camera_group(c.slug))
         parts = {name: factory(context) for name, factory in self._part_factories}
+        pipeline.switch_listeners.append(self._switch_publisher(c.slug))
         self.cameras[c.slug] = ServedCamera(pipeline, viewers, parts)
 
     def _start_camera(self, slug: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -246,6 +249,21 @@ class MediaWorker:
                                                      {"type": "camera.clock", "clock": clock})
             except Exception:
                 log.debug("clock publish failed for %s", slug, exc_info=True)
+        return publish
+
+    def _switch_publisher(self, slug: str):
+        """A day/night switch as a WebSocket event for the camera's clients, at once."""
+        def publish(switch: CameraSwitch) -> None:
+            async def send() -> None:
+                try:
+                    await get_channel_layer().group_send(
+                        camera_group(slug), {"type": "camera.switch",
+                                             "switch": {"camera": slug, **switch.as_dict()}})
+                except Exception:
+                    log.debug("camera switch publish failed for %s", slug, exc_info=True)
+            task = asyncio.get_running_loop().create_task(send(), name=f"switch-{slug}")
+            self._offers.add(task)  # keep a reference until it is sent
+            task.add_done_callback(self._offers.discard)
         return publish
 
     async def _publish_status(self, slug: str) -> None:

@@ -397,3 +397,44 @@ def test_a_failed_recording_counts_in_petcam_recordings_failed(media_root):
     (sample,) = families["petcam_recordings_failed"]
     assert sample.name == "petcam_recordings_failed_total" and sample.value == 1
     assert sample.labels == {"camera": "default"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_day_night_switches_are_listed_in_the_recording_and_it_goes_on(media_root):
+    """Day -> night at the same size: one file, the switch at its time. Night -> day with a
+    new size: a new segment (same as any resolution change) that lists the switch at t 0.
+    Every file decodes from its first frame."""
+    day = camera_units(320, 240, n=30, gop=15, camera_id=0)
+    night = camera_units(320, 240, n=30, gop=15, camera_id=1, first_number=31,
+                         t0=day[-1].timestamp + 1 / FPS)
+    day_big = camera_units(480, 360, n=30, gop=30, camera_id=0, first_number=61,
+                           t0=night[-1].timestamp + 1 / FPS)
+
+    async def run():
+        hub = Hub("default")
+        recorder = CameraRecorder("default", hub)
+        await feed(hub, day[:15])
+        await recorder.start(format="mp4")
+        await feed(hub, day[15:] + night, pause=0.003)
+        await asyncio.sleep(0.1)
+        live = recorder.status()
+        await feed(hub, day_big, pause=0.003)
+        await asyncio.sleep(0.2)
+        return live, await recorder.stop()
+
+    live, last = asyncio.run(run())
+    assert [s["camera_id"] for s in live["camera_switches"]] == [1]
+    first, second = Recording.objects.order_by("id")
+    assert second.pk == last["id"] and second.previous_segment_id == first.pk
+    (to_night,) = first.camera_switches
+    # The file starts at the cached GOP's IDR (frame 1): night from frame 31 on.
+    assert to_night == {"t": pytest.approx(30 / FPS, abs=0.002), "camera_id": 1,
+                        "active_camera": "night", "from_camera_id": 0}
+    assert second.camera_switches == [{"t": 0.0, "camera_id": 0, "active_camera": "day",
+                                       "from_camera_id": 1}]
+    assert last["camera_switches"] == second.camera_switches  # the API's JSON
+    assert (first.frame_count, second.frame_count) == (60, 30)
+    assert (second.width, second.height) == (480, 360)
+    for row in (first, second):
+        frames, errors, packets = decode_file(media_root / row.file.name)
+        assert errors == [] and packets[0].is_keyframe and len(frames) == row.frame_count
