@@ -6,6 +6,25 @@
  */
 const POLL_MS = 1000;
 
+// Day or night: which of the board's two cameras is on (shm cameras say so; others do not),
+// a small badge next to the live one, made here so the page template stays as it is.
+function showDayNight(badge, s) {
+  let label = document.getElementById("day-night");
+  if (!label && !s.active_camera) return;
+  if (!label) {
+    label = document.createElement("span");
+    label.id = "day-night";
+    label.dataset.testid = "day-night";
+    badge.after(" ", label);
+  }
+  label.hidden = !s.active_camera;
+  if (!s.active_camera) return;
+  label.className = "badge " + s.active_camera.replace(/\s+/g, "-");
+  label.textContent = s.active_camera.startsWith("camera") ? s.active_camera : s.active_camera + " camera";
+  const last = s.last_camera_switch;
+  label.title = last ? "switched to the " + last.active_camera + " camera at " + new Date(last.at).toLocaleTimeString() : "";
+}
+
 // `panel` carries data-camera and holds the figures, found by id.
 export function startStatusPoll(panel) {
   const camera = panel.dataset.camera;
@@ -16,6 +35,7 @@ export function startStatusPoll(panel) {
     const live = s.live;
     badge.textContent = live ? "live" : (s.state === "worker_unreachable" ? "worker unreachable" : "waiting for camera");
     badge.className = "badge " + (live ? "live" : (s.state === "worker_unreachable" ? "error" : "waiting"));
+    showDayNight(badge, s);
     $("fps").textContent = live ? s.fps.toFixed(1) + " fps" : "–";
     $("bitrate").textContent = live ? (s.bitrate_kbps / 1000).toFixed(2) + " Mbit/s" : "–";
     $("resolution").textContent = s.width ? s.width + "×" + s.height : "–";
