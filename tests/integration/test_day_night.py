@@ -111,6 +111,9 @@ def test_a_switch_keeps_video_and_recording_going_and_is_an_event_everywhere(sit
     health = http("GET", site.base + "/health").json()["components"]["shm_reader"]
     assert (health["active_camera"], health["camera_id"]) == ("night", 1)
     assert health["last_camera_switch"]["from_camera"] == "day"
+    metrics = http("GET", site.base + "/metrics").body.decode()
+    assert 'petcam_camera_active_id{camera="default"} 1.0' in metrics
+    assert f'petcam_camera_switches_total{{camera="default"}} {switches_before + 1}.0' in metrics
 
     # The viewer got the night camera's IDR with its SPS/PPS in front, decodable from it.
     sizes = [sps_size(f.data) for f in frames]
