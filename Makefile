@@ -4,11 +4,11 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.requirements-installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: a real browser, ffprobe, redis-server (the fault
-# tests start a scratch one on a free port; the machine's Redis is never restarted) and
-# caddy (the HTTPS proxy test runs its own on free ports; a caddy installed here for the
-# tests has its system service turned off) and coturn (the TURN tests start turnserver
-# on a free port; its system service is not used).
-TEST_DEBS := chromium ffmpeg redis-server caddy coturn
+# tests start a scratch one on a free port; the machine's Redis is never restarted),
+# caddy (the HTTPS proxy test), coturn (the TURN tests) and prometheus (promtool for
+# the alert rules). Tests start their own servers on free ports; a caddy or prometheus
+# installed here for the tests has its system service turned off.
+TEST_DEBS := chromium ffmpeg redis-server caddy coturn prometheus
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
@@ -30,12 +30,16 @@ system-deps-test:
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v turnserver >/dev/null || missing="$$missing coturn"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	  case "$$missing" in *caddy*) \
 	    echo "caddy was installed for the tests only: its service (a default site on :80) is turned off"; \
 	    $(SUDO) systemctl disable --now caddy.service >/dev/null 2>&1 || true;; \
+	  esac; \
+	  case "$$missing" in *prometheus*) \
+	    $(SUDO) systemctl disable --now prometheus.service >/dev/null 2>&1 || true;; \
 	  esac; \
 	fi
 

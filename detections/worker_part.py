@@ -14,7 +14,7 @@ from django.conf import settings
 from prometheus_client.core import Metric
 
 from detections.feed import DetectionFeed
-from streaming.metric_families import counter
+from streaming.metric_families import counter, gauge
 from streaming.worker.registry import CameraContext
 
 
@@ -50,6 +50,8 @@ class DetectionPart:
     def metrics(self) -> list[Metric]:
         feed = self.feed.status()
         out: list[Metric] = []
+        gauge("petcam_detector_attached", "1 while the detector's segment is attached.",
+              1 if feed.get("state") == "attached" else 0, self.camera, out)
         counter("petcam_detection_results", "Detector results read and published.",
                 {(): feed["published"]}, self.camera, out)
         counter("petcam_detections", "Detected objects, by class.",

@@ -101,6 +101,18 @@ class CameraStatusSerializer(serializers.Serializer):
     level = serializers.FloatField(required=False, allow_null=True)
     gop_frames = serializers.IntegerField(required=False, allow_null=True)
     last_frame_age_s = serializers.FloatField(required=False, allow_null=True)
+    active_camera = serializers.CharField(
+        required=False, allow_null=True,
+        help_text='The board\'s camera now streaming: "day" (camera_id 0) or "night" (1); '
+                  "null for RTSP/file cameras or before the first frame.")
+    camera_id = serializers.IntegerField(required=False, allow_null=True,
+                                         help_text="The frame header's raw camera_id.")
+    camera_switches = serializers.IntegerField(
+        required=False, help_text="Day/night switches since the worker started.")
+    last_camera_switch = serializers.DictField(
+        required=False, allow_null=True,
+        help_text="The latest switch: camera_id, active_camera, from_camera_id, from_camera, "
+                  "at (ISO time), frame_number, age_s; null if none yet.")
     stream_segment = serializers.CharField(required=False)
     reader = serializers.DictField(required=False, help_text="Shared-memory reader counters.")
     processor = serializers.DictField(required=False, help_text="H.264 processor counters.")
@@ -154,6 +166,17 @@ SDP_RESPONSE_HEADERS = [
 # --- recordings -----------------------------------------------------------------------------
 
 
+class CameraSwitchSerializer(serializers.Serializer):
+    t = serializers.FloatField(help_text="Seconds from the recording's first frame.")
+    camera_id = serializers.IntegerField(help_text="The frame header's camera_id from then on.")
+    active_camera = serializers.CharField(help_text='"day" (0), "night" (1).')
+    from_camera_id = serializers.IntegerField(allow_null=True)
+
+
+SWITCHES_HELP = ("Day/night switches in this file. A switch that changed the resolution "
+                 "starts a new segment: it is listed there at t 0.")
+
+
 class RecordingSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     camera = serializers.CharField()
@@ -177,6 +200,7 @@ class RecordingSerializer(serializers.Serializer):
     created_by = serializers.IntegerField(allow_null=True)
     keep = serializers.BooleanField(help_text="Kept by retention.")
     detection_classes = serializers.ListField(child=serializers.CharField())
+    camera_switches = CameraSwitchSerializer(many=True, help_text=SWITCHES_HELP)
     dropped_frames = serializers.IntegerField()
     gaps = serializers.IntegerField()
     previous_segment = serializers.IntegerField(allow_null=True)
@@ -233,6 +257,7 @@ class RecordingStateSerializer(serializers.Serializer):
     profile = serializers.CharField(required=False, allow_blank=True, allow_null=True)
     segments = serializers.ListField(child=serializers.IntegerField(), required=False)
     detection_classes = serializers.ListField(child=serializers.CharField(), required=False)
+    camera_switches = CameraSwitchSerializer(many=True, required=False, help_text=SWITCHES_HELP)
 
 
 class SeedRecordingStartSerializer(serializers.Serializer):

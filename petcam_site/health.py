@@ -65,7 +65,7 @@ def _check_database() -> dict:
                 "detail": f"{type(exc).__name__}: {exc}".strip()[:300]}
 
 
-def _check_disk() -> dict:
+def check_disk() -> dict:
     root = Path(settings.MEDIA_ROOT)
     existing = next((p for p in (root, *root.parents) if p.exists()), Path("/"))
     usage = shutil.disk_usage(existing)
@@ -119,6 +119,10 @@ def reader_check(status: dict) -> dict:
         "gaps": reader["gaps"],
         "skipped": sum(reader["skipped"].values()),
         "last_frame_age_s": status["last_frame_age_s"],
+        # Day/night (shm cameras): which of the board's cameras is on, and since when.
+        "active_camera": status.get("active_camera"),
+        "camera_id": status.get("camera_id"),
+        "last_camera_switch": status.get("last_camera_switch"),
     }
 
 
@@ -172,7 +176,7 @@ def summary(overall: str, components: dict[str, dict]) -> dict:
 async def health(request):
     cameras = await camera_slugs()
     database, disk, *per_camera = await asyncio.gather(
-        sync_to_async(_check_database)(), asyncio.to_thread(_check_disk),
+        sync_to_async(_check_database)(), asyncio.to_thread(check_disk),
         *(_check_camera(slug) for slug in cameras))
     by_camera = dict(zip(cameras, per_camera, strict=True))
     primary = (settings.PETCAM_CAMERA_SLUG if settings.PETCAM_CAMERA_SLUG in by_camera

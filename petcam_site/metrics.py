@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text, django-prometheus's registry plus every media worker's figures.
+"""GET /metrics: Prometheus text: django-prometheus, every media worker's figures, disk space.
 
 Each enabled camera's worker is asked over the channel layer (RPC op
 "metrics", a short timeout, all cameras at once); one that does not answer
@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from petcam_site.auth import is_staff_or_loopback
-from petcam_site.health import camera_slugs
+from petcam_site.health import camera_slugs, check_disk
 from streaming import metric_families
 from streaming.worker_rpc import call_worker
 
@@ -45,6 +45,20 @@ class _Families:
 
     def collect(self) -> Iterable[Metric]:
         return self.families
+
+
+def disk_families(disk: dict) -> list[Metric]:
+    """Free space where recordings go (health's disk check): "disk nearly full" alerts."""
+    out = []
+    for name, key, doc in (
+            ("petcam_disk_free_bytes", "free_bytes", "Free bytes on the recordings' disk."),
+            ("petcam_disk_total_bytes", "total_bytes", "Size of the recordings' disk."),
+            ("petcam_recording_min_free_bytes", "min_free_bytes",
+             "Free bytes a recording needs to start (PETCAM_RECORDING_MIN_FREE_BYTES).")):
+        family = GaugeMetricFamily(name, doc)
+        family.add_metric([], float(disk[key]))
+        out.append(family)
+    return out
 
 
 def merge(results: dict[str, tuple[bool, list[Metric]]], scrape_seconds: float) -> list[Metric]:
@@ -71,9 +85,11 @@ async def metrics(request: HttpRequest) -> HttpResponse:
                             status=403)
     start = time.monotonic()
     cameras = await camera_slugs()
-    answers = await asyncio.gather(*(_worker_families(slug, settings.PETCAM_METRICS_TIMEOUT)
-                                     for slug in cameras))
-    families = merge(dict(zip(cameras, answers, strict=True)), time.monotonic() - start)
+    disk, *answers = await asyncio.gather(
+        asyncio.to_thread(check_disk),
+        *(_worker_families(slug, settings.PETCAM_METRICS_TIMEOUT) for slug in cameras))
+    families = [*merge(dict(zip(cameras, answers, strict=True)), time.monotonic() - start),
+                *disk_families(disk)]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     # django-prometheus and the process collectors live in the default registry.

@@ -23,7 +23,7 @@ class RecordingAdmin(admin.ModelAdmin):
               "format", "file", "thumbnail", "started_at", "ended_at", "duration",
               "frame_count", "size_bytes",
               "width", "height", "profile", "dropped_frames", "gaps", "detection_classes",
-              "previous_segment", "created_by", "created_at", "updated_at")
+              "camera_switches", "previous_segment", "created_by", "created_at", "updated_at")
     # Only the label and `keep` are the user's; file paths are always the server's.
     readonly_fields = tuple(f for f in fields if f not in ("name", "keep"))
 

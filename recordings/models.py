@@ -115,6 +115,11 @@ class Recording(models.Model):
     keep = models.BooleanField(default=False, help_text="exempt from retention")
     detection_classes = models.JSONField(default=list, blank=True,
                                          help_text="classes detected during the recording")
+    camera_switches = models.JSONField(
+        default=list, blank=True,
+        help_text="day/night switches of the board's camera in this file: "
+                  '[{"t": seconds from the start, "camera_id": 1, "active_camera": "night", '
+                  '"from_camera_id": 0}]; t 0 when the switch started this segment')
     dropped_frames = models.PositiveIntegerField(
         default=0, help_text="frames lost because the recorder fell behind (skipped to an IDR)")
     gaps = models.PositiveIntegerField(
@@ -173,6 +178,7 @@ class Recording(models.Model):
             "created_by": self.created_by_id,
             "keep": self.keep,
             "detection_classes": self.detection_classes,
+            "camera_switches": self.camera_switches,
             "dropped_frames": self.dropped_frames,
             "gaps": self.gaps,
             "previous_segment": self.previous_segment_id,

@@ -96,6 +96,7 @@ class CameraRecorder:
         self.maxsize = maxsize
         self.active: _Active | None = None
         self.last: dict | None = None  # the latest finished recording, as JSON
+        self.failed = 0  # recordings (segments) that ended "failed": petcam_recordings_failed
         self._lock = asyncio.Lock()
         self._supervisor: asyncio.Task | None = None
 
@@ -170,6 +171,7 @@ class CameraRecorder:
             "size_bytes": stats["bytes"],
             "segments": [*active.segments, active.recording_id],
             "detection_classes": sorted(active.classes),
+            "camera_switches": list(active.sink.camera_switches),
             "last": self.last,
         }
 
@@ -215,7 +217,8 @@ class CameraRecorder:
             await asyncio.to_thread(_remove_empty, writer.path)
             raise
         sink = RecorderSink(self.hub, writer, name=f"{self.camera}-{row_id}",
-                            maxsize=self.maxsize or settings.PETCAM_RECORDER_QUEUE_FRAMES)
+                            maxsize=self.maxsize or settings.PETCAM_RECORDER_QUEUE_FRAMES,
+                            previous_camera_id=previous.sink.camera_id if previous else None)
         seed = preroll() if preroll is not None else None
         sink.start(from_gop=True, seed=seed or None)
         active = _Active(row_id, relpath, name, fmt, trigger, user_id, clicked, sink,
@@ -292,6 +295,8 @@ class CameraRecorder:
                  self.camera, active.recording_id, row.get("status"), row.get("frame_count"),
                  row.get("size_bytes", row.get("bytes")), row.get("duration"))
         self.last = row
+        if row.get("status") == Recording.Status.FAILED:
+            self.failed += 1
         if self.active is active:
             self.active = None
         if active.finished is not None and not active.finished.done():
@@ -315,6 +320,7 @@ class CameraRecorder:
                   "gaps": writer.gaps}
         fields.update(_stream_fields(writer))
         fields["detection_classes"] = sorted(active.classes)
+        fields["camera_switches"] = list(active.sink.camera_switches)
         if writer.first_wall is not None:
             fields["started_at"] = _started_at(writer, active.clicked_at)
         try:
@@ -332,6 +338,7 @@ class CameraRecorder:
                                   "dropped_frames": sink.dropped, "gaps": writer.gaps}
         fields.update(_stream_fields(writer))
         fields["detection_classes"] = sorted(active.classes)
+        fields["camera_switches"] = list(active.sink.camera_switches)
         started = _started_at(writer, active.clicked_at)
         fields["started_at"] = started
         if status == Recording.Status.FAILED and writer.format == "mp4":

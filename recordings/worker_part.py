@@ -14,7 +14,7 @@ from prometheus_client.core import Metric
 from recordings.event_trigger import EventSettings, EventTrigger
 from recordings.media.preroll import PrerollBuffer
 from recordings.recorder import CameraRecorder
-from streaming.metric_families import gauge
+from streaming.metric_families import counter, gauge
 from streaming.worker.registry import CameraContext
 
 
@@ -95,4 +95,7 @@ class RecordingPart:
               status.get("bytes", 0), self.camera, out)
         gauge("petcam_recording_frames", "Frames written by the current recording.",
               status.get("frame_count", 0), self.camera, out)
+        counter("petcam_recordings_failed", "Recordings that ended failed (disk full, write "
+                "error, unusable stream, no video).",
+                {(): self.recorder.failed}, self.camera, out)
         return out

@@ -257,7 +257,7 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
     # Live events touch no database: skip Channels' per-event hop to the sync
     # thread (aclose_old_connections), 1,500 hops/s with 50 sockets at 30 Hz.
     LIVE_EVENTS = {"camera.detections": "camera_detections", "camera.status": "camera_status",
-                   "camera.clock": "camera_clock"}
+                   "camera.clock": "camera_clock", "camera.switch": "camera_switch"}
 
     async def dispatch(self, message: dict) -> None:
         handler = self.LIVE_EVENTS.get(message.get("type", ""))
@@ -274,3 +274,7 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
 
     async def camera_clock(self, event: dict) -> None:
         await self.send_json({"type": "clock", **event["clock"]})
+
+    async def camera_switch(self, event: dict) -> None:
+        """The board switched between its day and night cameras."""
+        await self.send_json({"type": "camera_switch", **event["switch"]})

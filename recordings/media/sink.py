@@ -6,7 +6,8 @@ decodable from its first frame). It consumes on the worker's event loop but
 every file operation runs in its own writer thread, in batches: a slow disk
 never blocks the shm reader or the viewers. If the disk falls too far behind,
 the hub queue overflows and the sink skips to the next IDR; the lost frames are
-counted (`dropped_frames`) and show as a gap in the file.
+counted (`dropped_frames`) and show as a gap in the file. Day/night switches of
+the board's camera (the access units' camera_id) are listed in `camera_switches`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 import av.error
 
 from recordings.media.writers import FileWriter, StreamChanged, StreamError, repair_mp4
+from streaming.media.day_night import camera_name
 from streaming.media.hub import Hub, SinkClosed, SinkQueue
 from streaming.media.types import AccessUnit
 
@@ -40,7 +42,10 @@ class SinkResult:
 class RecorderSink:
     """Moves one camera's access units from the hub into a FileWriter on a writer thread."""
 
-    def __init__(self, hub: Hub, writer: FileWriter, *, name: str, maxsize: int) -> None:
+    def __init__(self, hub: Hub, writer: FileWriter, *, name: str, maxsize: int,
+                 previous_camera_id: int | None = None) -> None:
+        """`previous_camera_id`: the camera the previous segment ended with (a switch that
+        changed the resolution started this one: it is listed here at t 0)."""
         self.hub = hub
         self.writer = writer
         self.name = name
@@ -52,6 +57,11 @@ class RecorderSink:
         self._task: asyncio.Task | None = None
         self._skipped_at_start = 0
         self.write_seconds = 0.0  # writer-thread time spent in the writer (CPU + I/O)
+        self.camera_id: int | None = None  # of the latest written frame (day 0 / night 1)
+        self.previous_camera_id = previous_camera_id
+        # [{t, camera_id, active_camera, from_camera_id}]; appended in the writer thread.
+        self.camera_switches: list[dict[str, Any]] = []
+        self._first_ts: float | None = None
 
     # --- control -------------------------------------------------------------------------
 
@@ -142,9 +152,12 @@ class RecorderSink:
         try:
             for au in batch:
                 was_empty = self.writer.frames == 0
+                written = self.writer.frames
                 self.writer.write(au)
                 if was_empty and self.writer.frames and self.queue is not None:
                     self._skipped_at_start = self.queue.stats.skipped_waiting_idr
+                if self.writer.frames != written:
+                    self._note_camera(au)
         except StreamChanged as exc:
             return SinkResult("stream_changed", str(exc), exc)
         except OSError as exc:
@@ -154,6 +167,22 @@ class RecorderSink:
         finally:
             self.write_seconds += time.perf_counter() - started
         return None
+
+    def _note_camera(self, au: AccessUnit) -> None:
+        """A written frame: list a change of camera_id (or one from the previous segment)."""
+        if self._first_ts is None:
+            self._first_ts = au.timestamp
+        camera_id = au.camera_id
+        if camera_id is None or camera_id == self.camera_id:
+            return
+        before = self.camera_id if self.camera_id is not None else self.previous_camera_id
+        self.camera_id = camera_id
+        if before is None or before == camera_id:
+            return  # the camera this file started with
+        self.camera_switches.append({"t": round(au.timestamp - self._first_ts, 3),
+                                     "camera_id": camera_id,
+                                     "active_camera": camera_name(camera_id),
+                                     "from_camera_id": before})
 
     async def _run(self) -> SinkResult:
         loop = asyncio.get_running_loop()

@@ -10,8 +10,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 
+from streaming.media.day_night import ActiveCamera, CameraSwitch, camera_name
 from streaming.media.h264.processor import H264Processor
 from streaming.media.hub import Hub
 from streaming.media.live_rate import LiveRate
@@ -61,6 +63,9 @@ class CameraPipeline:
         self._header_size: tuple[int | None, int | None] = (None, None)
         self.gop_frames = 0  # frames in the last complete GOP
         self._frames_since_idr = 0
+        self.active_camera = ActiveCamera()  # day/night (the frame header's camera_id)
+        # Called on the loop with each switch (the worker's WebSocket event).
+        self.switch_listeners: list[Callable[[CameraSwitch], None]] = []
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -93,7 +98,8 @@ class CameraPipeline:
                 if self._loop is not None and not self._loop.is_closed():
                     self._loop.call_soon_threadsafe(self.hub.gop.clear)
             self._header_size = (frame.width, frame.height)
-            au = self.processor.process(frame.data, frame.frame_number, frame.timestamp)
+            au = self.processor.process(frame.data, frame.frame_number, frame.timestamp,
+                                        frame.camera_id)
             if au is not None and self._loop is not None and not self._loop.is_closed():
                 self._loop.call_soon_threadsafe(self._deliver, au)
 
@@ -108,7 +114,20 @@ class CameraPipeline:
                 self.gop_frames = self._frames_since_idr
             self._frames_since_idr = 0
         self._frames_since_idr += 1
+        switch = self.active_camera.observe(au.camera_id, au.timestamp, au.frame_number)
+        if switch is not None:
+            self._switched(switch)
         self.hub.publish(au)
+
+    def _switched(self, switch: CameraSwitch) -> None:
+        log.info("camera %s: switched from the %s camera (%d) to the %s camera (%d) at frame %d",
+                 self.config.slug, camera_name(switch.from_camera_id), switch.from_camera_id,
+                 camera_name(switch.camera_id), switch.camera_id, switch.frame_number)
+        for listener in self.switch_listeners:
+            try:
+                listener(switch)
+            except Exception:
+                log.exception("camera %s: camera switch listener failed", self.config.slug)
 
     async def wait_stream_profile(self, timeout: float) -> str | None:
         """stream_profile(), waiting up to `timeout` s while the camera is live but its
@@ -167,4 +186,5 @@ class CameraPipeline:
             "source": self.source.describe(),
             "processor": asdict(self.processor.stats),
             "stream_segment": self.config.stream_segment,
+            **self.active_camera.status(),
         }

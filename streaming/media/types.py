@@ -14,6 +14,7 @@ class AccessUnit:
     frame_number: int
     timestamp: float  # seconds, CLOCK_MONOTONIC
     nal_types: tuple[int, ...]  # of data, in order
+    camera_id: int | None = None  # the frame header's camera_id (day/night); None: not shm
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,12 @@ It stands in for the board's camera and detector daemons (DESIGN.md section 7):
   while the frame code keeps counting good pictures); detection faults replace
   the next detection record. `stats.faults` counts what was written per kind,
   named like the reader's skip reasons.
+* Day and night: like the board's camera switcher, the simulator switches
+  between camera_id 0 (day) and 1 (night) every `switch_every` seconds, or on
+  SIGUSR1 (`request_switch()`). The night camera may have its own size
+  (`night_width` x `night_height`) and shows a grey (infrared-looking) picture.
+  Each camera has its own encoder, so the first frame after a switch is an IDR
+  with that camera's SPS/PPS; a switch always encodes live from then on.
 """
 
 from __future__ import annotations
@@ -96,6 +102,9 @@ class SimulatorConfig:
     torn_pause: float = 0.005  # seconds the torn write stalls mid-copy
     keep_segments: bool = False
     camera_id: int = 0
+    switch_every: float = 0.0  # seconds between day/night switches; 0 = only on SIGUSR1
+    night_width: int | None = None  # the night camera's size; None = the day camera's
+    night_height: int | None = None
     stats_interval: float = 10.0
     # auto goes live only if render+encode takes at most this share of 1/fps,
     # leaving the rest for other processes on the same cores.
@@ -146,6 +155,18 @@ class SimulatorConfig:
             raise ValueError(f"torn pause must be between 0 and 1 s, got {self.torn_pause}")
         if self.stats_interval <= 0 or not 0 < self.auto_margin <= 1:
             raise ValueError("stats interval must be > 0 and auto margin in (0, 1]")
+        if not 0 <= self.camera_id <= 1:
+            raise ValueError(f"camera id must be 0 (day) or 1 (night), got {self.camera_id}")
+        if not math.isfinite(self.switch_every) or self.switch_every < 0:
+            raise ValueError(f"switch-every must be >= 0 seconds (0 = never), "
+                             f"got {self.switch_every}")
+        if (self.night_width is None) != (self.night_height is None):
+            raise ValueError("give both the night camera's width and height, or neither")
+        if self.night_width is not None:
+            check_size(self.night_width, self.night_height)
+            if self.night_width > MAX_WIDTH or self.night_height > MAX_HEIGHT:
+                raise ValueError(f"night frame must be at most {MAX_WIDTH}x{MAX_HEIGHT}, "
+                                 f"got {self.night_width}x{self.night_height}")
         for name in (self.stream_segment, self.detections_segment):
             shm_segment.shm_path(name)  # raises ValueError for path tricks
         if self.stream_segment.lstrip("/") == self.detections_segment.lstrip("/"):
@@ -165,6 +186,7 @@ class SimulatorStats:
     faults: dict[str, int] = field(default_factory=lambda: dict.fromkeys(FAULT_KINDS, 0))
     late: int = 0  # frames more than one interval behind schedule (schedule re-anchored)
     last_frame_number: int = 0
+    camera_switches: int = 0  # day/night switches written
     first_frame_ns: int = 0
     last_frame_ns: int = 0
     # Live mode: render+encode time of the most recent frames (bounded memory).
@@ -184,6 +206,7 @@ class SimulatorStats:
             "keyframes": self.keyframes, "detections": self.detections,
             "faults": dict(self.faults), "late": self.late,
             "last_frame_number": self.last_frame_number,
+            "camera_switches": self.camera_switches,
             "encode_ms_mean": round(self.encode_summary()[0], 3),
             "encode_ms_p95": round(self.encode_summary()[1], 3),
         }
@@ -208,6 +231,21 @@ class CameraSimulator:
         self._pending_detection_faults: deque[str] = deque()
         self._rng = np.random.default_rng(7)  # garbage is deterministic run to run
         self._window_encode_ms: list[float] = []
+        # Day/night: the camera now writing, its size, one scene per size.
+        self.camera_id = config.camera_id
+        self._sizes = {0: (config.width, config.height),
+                       1: (config.night_width or config.width,
+                           config.night_height or config.height)}
+        if self.size != (config.width, config.height):  # starts with the night camera
+            self.scene = Scene(*self.size)
+        self._scenes = {self.size: self.scene}
+        self._switch_requested = threading.Event()
+        self._next_switch = math.inf
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) of the camera now writing."""
+        return self._sizes[self.camera_id]
 
     # --- lifecycle ----------------------------------------------------------------
 
@@ -228,6 +266,10 @@ class CameraSimulator:
     def stop(self) -> None:
         """Ask run() to finish after the current frame; safe from signal handlers/threads."""
         self._stop.set()
+
+    def request_switch(self) -> None:
+        """Switch day <-> night before the next frame; safe from signal handlers/threads."""
+        self._switch_requested.set()
 
     @property
     def stopping(self) -> bool:
@@ -269,18 +311,42 @@ class CameraSimulator:
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda signum, frame: self.stop())
+        previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1,
+                                                 lambda signum, frame: self.request_switch())
         return previous
 
     # --- encoding -----------------------------------------------------------------
 
     def _new_encoder(self) -> H264Encoder:
         c = self.config
-        return H264Encoder(c.width, c.height, fps=c.fps, bitrate_kbps=c.bitrate_kbps,
+        width, height = self.size
+        return H264Encoder(width, height, fps=c.fps, bitrate_kbps=c.bitrate_kbps,
                            gop=c.gop_frames, profile=c.profile, preset=c.preset,
                            threads=c.encoder_threads)
 
     def _encode_picture(self, encoder: H264Encoder, picture_number: int) -> EncodedFrame:
-        return encoder.encode(self.scene.render(picture_number), picture_number)
+        picture = self.scene.render(picture_number)
+        if self.camera_id == 1:
+            picture[self.scene.height:] = 128  # no colour: an infrared camera's grey
+        return encoder.encode(picture, picture_number)
+
+    def _switch_camera(self) -> None:
+        """The other camera from the next frame on: its size, its own encoder (an IDR)."""
+        self._switch_requested.clear()
+        self.camera_id = 1 - self.camera_id
+        self._frames.camera_id = self.camera_id
+        size = self.size
+        if size not in self._scenes:
+            self._scenes[size] = Scene(*size)
+        self.scene = self._scenes[size]
+        if self._encoder is not None:
+            self._encoder.close()
+        self._loop.clear()
+        self.stats.mode = "live"
+        self._encoder = self._new_encoder()
+        self.stats.camera_switches += 1
+        log.info("camera simulator: switched to the %s camera (camera_id %d), %dx%d",
+                 "night" if self.camera_id == 1 else "day", self.camera_id, *size)
 
     def _prepare(self) -> None:
         """Decide live or loop; for loop (and auto's measurement) encode the loop now."""
@@ -335,6 +401,8 @@ class CameraSimulator:
         anchor = time.monotonic()  # deadline of picture k is anchor + (k - 1) * interval
         end = anchor + c.duration if c.duration > 0 else math.inf
         anchor_index = 1
+        if c.switch_every > 0:
+            self._next_switch = anchor + c.switch_every
         # Window fps is measured between frame stamps: frames written after the
         # window's first frame over the time since that frame.
         window_start_ns, window_frames = 0, 0
@@ -352,6 +420,11 @@ class CameraSimulator:
                 now = time.monotonic()
                 if now < start_encode and self._stop.wait(start_encode - now):
                     break
+            if k > 1 and (self._switch_requested.is_set()
+                          or time.monotonic() >= self._next_switch):
+                self._switch_camera()
+                if c.switch_every > 0:
+                    self._next_switch = time.monotonic() + c.switch_every
             unit = first if k == 1 else self._access_unit(k)
             now = time.monotonic()
             if now < deadline:
@@ -386,12 +459,13 @@ class CameraSimulator:
             kind = FAULT_KINDS[self._fault_cursor % len(FAULT_KINDS)]
             self._fault_cursor += 1
 
+        width, height = self.size
         if kind == "torn":
-            header = self._frames.write_torn(unit.data, width=c.width, height=c.height,
+            header = self._frames.write_torn(unit.data, width=width, height=height,
                                              pause=c.torn_pause)
             self.stats.faults["torn"] += 1
         else:
-            header = self._frames.write(unit.data, width=c.width, height=c.height,
+            header = self._frames.write(unit.data, width=width, height=height,
                                         frame_number=self._frames.frame_number + 1,
                                         timestamp_ns=monotonic_ns())
         timestamp_ns = header.tv_sec * 1_000_000_000 + header.tv_nsec
@@ -423,7 +497,6 @@ class CameraSimulator:
         return math.floor((picture_index - 1) * r) != math.floor((picture_index - 2) * r)
 
     def _write_detection(self, frame_number: int, timestamp_ns: int, picture_number: int) -> None:
-        c = self.config
         sec, nsec = divmod(timestamp_ns, 1_000_000_000)
         if self._pending_detection_faults:
             kind = self._pending_detection_faults.popleft()
@@ -431,7 +504,7 @@ class CameraSimulator:
                                                            picture_number))
             self.stats.faults[kind] += 1
             return
-        x, y, w, h = pet_box(picture_number, c.width, c.height)
+        x, y, w, h = pet_box(picture_number, *self.size)
         result = DetectionResult(frame_number, sec, nsec, (
             Detection(PET_CLASS, pet_confidence(picture_number), x, y, w, h),))
         self._detections.write(result)

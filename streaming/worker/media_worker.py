@@ -24,6 +24,7 @@ from django.conf import settings
 from streaming import metric_families
 from streaming.ice_servers import worker_ice_servers
 from streaming.media.burst_log import BurstLog
+from streaming.media.day_night import CameraSwitch
 from streaming.media.pipeline import CameraPipeline
 from streaming.media.types import CameraConfig, MediaError
 from streaming.media.webrtc import aiortc_compat
@@ -67,7 +68,8 @@ class ServedCamera:
         status = self.pipeline.status()
         result = {k: status[k] for k in ("camera", "state", "live", "phase", "fps",
                                          "bitrate_kbps", "width", "height", "profile",
-                                         "profile_level_id")}
+                                         "profile_level_id", "active_camera", "camera_id",
+                                         "last_camera_switch")}
         result["viewers"] = len(self.viewers.sessions)
         for part in self.parts.values():
             result.update(part.summary())
@@ -111,7 +113,7 @@ class MediaWorker:
         for camera in cameras:
             self._build(camera)
         self._tasks: list[asyncio.Task] = []
-        self._offers: set[asyncio.Task] = set()  # offers being answered
+        self._offers: set[asyncio.Task] = set()  # offers being answered, switch events being sent
 
     def _build(self, c: CameraConfig) -> None:
         """One camera's pipeline, viewers and parts (all made before any is registered:
@@ -125,6 +127,7 @@ class MediaWorker:
                                          frame_size=pipeline.frame_size,
                                          group=camera_group(c.slug))
         parts = {name: factory(context) for name, factory in self._part_factories}
+        pipeline.switch_listeners.append(self._switch_publisher(c.slug))
         self.cameras[c.slug] = ServedCamera(pipeline, viewers, parts)
 
     def _start_camera(self, slug: str, loop: asyncio.AbstractEventLoop) -> None:
@@ -251,6 +254,21 @@ class MediaWorker:
                                                      {"type": "camera.clock", "clock": clock})
             except Exception:
                 log.debug("clock publish failed for %s", slug, exc_info=True)
+        return publish
+
+    def _switch_publisher(self, slug: str):
+        """A day/night switch as a WebSocket event for the camera's clients, at once."""
+        def publish(switch: CameraSwitch) -> None:
+            async def send() -> None:
+                try:
+                    await get_channel_layer().group_send(
+                        camera_group(slug), {"type": "camera.switch",
+                                             "switch": {"camera": slug, **switch.as_dict()}})
+                except Exception:
+                    log.debug("camera switch publish failed for %s", slug, exc_info=True)
+            task = asyncio.get_running_loop().create_task(send(), name=f"switch-{slug}")
+            self._offers.add(task)  # keep a reference until it is sent
+            task.add_done_callback(self._offers.discard)
         return publish
 
     async def _publish_status(self, slug: str) -> None:

@@ -52,6 +52,11 @@ def collect(camera: str, pipeline: CameraPipeline, viewers: Viewers,
           status["bitrate_kbps"] * 1000, camera, out)
     gauge("petcam_worker_last_frame_age_seconds", "Seconds since the last access unit.",
           status["last_frame_age_s"], camera, out)
+    # Day/night (shm cameras): the frame header's camera_id, and how often it changed.
+    gauge("petcam_camera_active_id", "camera_id of the board's camera now streaming "
+          "(0 day, 1 night).", status.get("camera_id"), camera, out)
+    counter("petcam_camera_switches", "Day/night camera switches seen.",
+            {(): status.get("camera_switches", 0)}, camera, out)
     counter("petcam_frames_read", "Frames read from shared memory.",
             {(): reader["frames_read"]}, camera, out)
     counter("petcam_frames_published", "Access units handed to the hub.",

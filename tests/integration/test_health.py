@@ -97,8 +97,8 @@ def test_a_camera_without_a_worker_is_an_error(site):
 def test_too_little_disk_for_a_recording_degrades(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "not-yet-created" / "media"
     settings.PETCAM_RECORDING_MIN_FREE_BYTES = 1
-    ok = health._check_disk()
+    ok = health.check_disk()
     assert ok["status"] == "ok" and ok["free_bytes"] > 1
     settings.PETCAM_RECORDING_MIN_FREE_BYTES = ok["total_bytes"] + 1
-    low = health._check_disk()
+    low = health.check_disk()
     assert low["status"] == "degraded" and "recording" in low["detail"]

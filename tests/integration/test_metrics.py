@@ -23,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streaming.media.shm import segment as shm_segment
+from tests.support.alerting import exported_names, used_metric_names
 from tests.support.processes import (
     VENV_BIN,
     Proc,
@@ -187,6 +188,24 @@ def test_recording_figures_and_json_log_lines(site):
     assert any(lg == "petcam.viewer" and " left default " in m for lg, m in messages)
     assert any(lg == "petcam.recorder" and "started" in m for lg, m in messages), messages
     assert any(lg == "petcam.recorder" and "stopped" in m for lg, m in messages), messages
+
+
+def test_every_metric_the_alerts_and_the_dashboard_use_is_exported(site):
+    """deploy/prometheus's rules and deploy/grafana's dashboard name only series a real
+    /metrics page has: renaming a metric breaks this test, not the operator's alerting."""
+    reply = http("GET", site.base + "/metrics", timeout=10)
+    assert reply.status == 200
+    exported = exported_names(text_string_to_metric_families(reply.body.decode()))
+    used = used_metric_names()
+    assert len(used) >= 30, sorted(used)
+    assert used <= exported, f"not on /metrics: {sorted(used - exported)}"
+    samples = scrape(site.base)
+    # The figures added for the alerts: disk space, failed recordings, the detector.
+    free = value(samples, "petcam_disk_free_bytes")
+    assert 0 < free <= value(samples, "petcam_disk_total_bytes")
+    assert value(samples, "petcam_recording_min_free_bytes") > 0
+    assert value(samples, "petcam_recordings_failed_total", camera="default") == 0
+    assert value(samples, "petcam_detector_attached", camera="default") == 1
 
 
 def test_off_loopback_only_a_staff_token_may_read_metrics(site):

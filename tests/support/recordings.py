@@ -29,16 +29,17 @@ FPS = 30
 
 def camera_units(width: int = 320, height: int = 240, n: int = 90, gop: int = 30, *,
                  first_number: int = 1, t0: float | None = None, jitter: bool = False,
-                 x264_params: str = "") -> list[AccessUnit]:
+                 x264_params: str = "", camera_id: int | None = None) -> list[AccessUnit]:
     """Access units as the processor hands them to the hub, with camera timestamps from a
-    second ago on (the hub's GOP cache ignores a stale GOP). jitter: uneven intervals."""
+    second ago on (the hub's GOP cache ignores a stale GOP). jitter: uneven intervals.
+    camera_id: the frame header's (day 0, night 1), as shm cameras carry it."""
     raw = encode_frames(width, height, n, gop=gop, x264_params=x264_params)
     if t0 is None:
         t0 = time.clock_gettime(time.CLOCK_MONOTONIC) - 1.0
     processor = H264Processor()
     units, ts = [], t0
     for i, data in enumerate(raw):
-        units.append(processor.process(data, first_number + i, ts))
+        units.append(processor.process(data, first_number + i, ts, camera_id))
         ts += (1 / FPS) + ((0.007 if i % 3 == 0 else -0.003) if jitter else 0.0)
     assert all(u is not None for u in units)
     return units

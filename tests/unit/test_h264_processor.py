@@ -68,7 +68,7 @@ def test_clean_stream_passes_through_byte_exact() -> None:
     assert dataclasses.asdict(p.stats) == dict(
         received=25, access_units=25, idr=3, parameter_sets_added=0, dropped_before_idr=0,
         dropped_no_parameter_sets=0, invalid=0, sps_errors=0, sps_changes=0,
-        resolution_changes=0,
+        resolution_changes=0, camera_switches=0,
     )
 
 
@@ -262,3 +262,35 @@ def test_processor_never_raises_and_keeps_its_promises(stream: list[bytes]) -> N
     assert s.access_units + s.invalid + s.dropped_before_idr + s.dropped_no_parameter_sets == (
         s.received
     )
+
+
+def test_a_day_night_switch_waits_for_the_new_cameras_idr_and_its_parameter_sets() -> None:
+    """The frame header's camera_id changes mid-GOP: the night camera's P-frames before its
+    IDR are dropped, and its IDR never gets the day camera's SPS/PPS put in front."""
+    day = encode_frames(320, 240, 8, "high", gop=8)
+    night = encode_frames(480, 360, 8, "main", gop=4)
+    # The night camera's first frames arrive mid-GOP; its IDR at 4 comes without SPS/PPS,
+    # its IDR at 8 with them... here: frames 2..7 of night, the one at 4 stripped.
+    night_frames = [night[2], night[3], strip_parameter_sets(night[4]), night[5], night[6],
+                    night[7]]
+    p = H264Processor()
+    out = [p.process(au, i, 100.0 + i / 30, camera_id=0) for i, au in enumerate(day)]
+    out += [p.process(au, 8 + i, 101.0 + i / 30, camera_id=1)
+            for i, au in enumerate(night_frames)]
+    assert all(au is not None and au.camera_id == 0 for au in out[:8])
+    # Dropped: two P-frames before the IDR, then the IDR lacking parameter sets (none
+    # cached for this camera), then the P-frames that reference it.
+    assert out[8:] == [None] * 6
+    assert p.stats.camera_switches == 1 and p.stats.dropped_before_idr == 5
+    assert p.stats.dropped_no_parameter_sets == 1
+    follow = encode_frames(480, 360, 4, "main", gop=4)
+    more = [p.process(au, 20 + i, 102.0 + i / 30, camera_id=1) for i, au in enumerate(follow)]
+    assert all(au is not None and au.camera_id == 1 for au in more) and more[0].is_idr
+    assert (p.sps_info.width, p.sps_info.height) == (480, 360)
+    frames, errors = decode([au.data for au in out[:8] + more])
+    assert errors == [] and [(f.width, f.height) for f in frames] == [(320, 240)] * 8 + \
+        [(480, 360)] * 4
+    # No camera_id (RTSP, files) is never a switch.
+    q = H264Processor()
+    assert all(q.process(au, i, 1.0 + i, camera_id=None) for i, au in enumerate(day))
+    assert q.stats.camera_switches == 0

@@ -367,3 +367,74 @@ def test_writer_cost_per_frame(tmp_path, record_property):
         per_frame = (time.process_time() - started) / len(units)
         record_property(f"{fmt}_cpu_us_per_frame", round(per_frame * 1e6, 1))
         assert writer.frames == 300
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_recording_counts_in_petcam_recordings_failed(media_root):
+    """A recording that never got a frame ends "failed"; the worker's metric counts it
+    (the PetcamRecordingFailed alert in deploy/prometheus watches that counter)."""
+    from types import SimpleNamespace
+
+    from recordings.worker_part import RecordingPart
+
+    units = camera_units(n=30, gop=15)
+
+    async def run():
+        hub = Hub("default")
+        part = RecordingPart(SimpleNamespace(config=SimpleNamespace(slug="default"), hub=hub,
+                                             detection_listeners=[]))
+        await part.recorder.start(format="mp4")  # nothing published yet: no video
+        empty = await part.recorder.stop()
+        await feed(hub, units[:15])
+        await part.recorder.start(format="mp4")
+        await feed(hub, units[15:], pause=0.002)
+        fine = await part.recorder.stop()
+        return empty, fine, {f.name: f.samples for f in part.metrics()}
+
+    empty, fine, families = asyncio.run(run())
+    assert empty["status"] == "failed" and "no video" in empty["failure_reason"]
+    assert fine["status"] == "complete"
+    (sample,) = families["petcam_recordings_failed"]
+    assert sample.name == "petcam_recordings_failed_total" and sample.value == 1
+    assert sample.labels == {"camera": "default"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_day_night_switches_are_listed_in_the_recording_and_it_goes_on(media_root):
+    """Day -> night at the same size: one file, the switch at its time. Night -> day with a
+    new size: a new segment (same as any resolution change) that lists the switch at t 0.
+    Every file decodes from its first frame."""
+    day = camera_units(320, 240, n=30, gop=15, camera_id=0)
+    night = camera_units(320, 240, n=30, gop=15, camera_id=1, first_number=31,
+                         t0=day[-1].timestamp + 1 / FPS)
+    day_big = camera_units(480, 360, n=30, gop=30, camera_id=0, first_number=61,
+                           t0=night[-1].timestamp + 1 / FPS)
+
+    async def run():
+        hub = Hub("default")
+        recorder = CameraRecorder("default", hub)
+        await feed(hub, day[:15])
+        await recorder.start(format="mp4")
+        await feed(hub, day[15:] + night, pause=0.003)
+        await asyncio.sleep(0.1)
+        live = recorder.status()
+        await feed(hub, day_big, pause=0.003)
+        await asyncio.sleep(0.2)
+        return live, await recorder.stop()
+
+    live, last = asyncio.run(run())
+    assert [s["camera_id"] for s in live["camera_switches"]] == [1]
+    first, second = Recording.objects.order_by("id")
+    assert second.pk == last["id"] and second.previous_segment_id == first.pk
+    (to_night,) = first.camera_switches
+    # The file starts at the cached GOP's IDR (frame 1): night from frame 31 on.
+    assert to_night == {"t": pytest.approx(30 / FPS, abs=0.002), "camera_id": 1,
+                        "active_camera": "night", "from_camera_id": 0}
+    assert second.camera_switches == [{"t": 0.0, "camera_id": 0, "active_camera": "day",
+                                       "from_camera_id": 1}]
+    assert last["camera_switches"] == second.camera_switches  # the API's JSON
+    assert (first.frame_count, second.frame_count) == (60, 30)
+    assert (second.width, second.height) == (480, 360)
+    for row in (first, second):
+        frames, errors, packets = decode_file(media_root / row.file.name)
+        assert errors == [] and packets[0].is_keyframe and len(frames) == row.frame_count

@@ -6,6 +6,7 @@ import hashlib
 import math
 import mmap
 import multiprocessing as mp
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -389,6 +390,61 @@ def test_config_rejects_bad_options(segments):
         (dict(bitrate_kbps=50_000), "bitrate"),
         (dict(stream_segment="/../etc/passwd"), "invalid"),
         (dict(detections_segment=segments[0]), "different"),
+        (dict(camera_id=2), "camera id"),
+        (dict(switch_every=-1), "switch-every"),
+        (dict(switch_every=math.nan), "switch-every"),
+        (dict(night_width=640), "both"),
+        (dict(night_width=641, night_height=480), "even"),
+        (dict(night_width=4096, night_height=2160), "night frame"),
     ]:
         with pytest.raises(ValueError, match=message):
             config(segments, **bad).validate()
+
+
+def test_day_night_switches_change_camera_id_and_size_with_an_idr_each_time(segments):
+    """--switch-every: camera_id 0 -> 1 -> 0 at 0.5 s, the night camera at its own size
+    and grey; each camera starts with an IDR carrying its own SPS/PPS; frame numbers,
+    the frame code and the detections (in the night camera's pixels) carry on."""
+    run = run_and_read(config(segments, duration=1.4, gop=60, switch_every=0.5,
+                              night_width=480, night_height=360))
+    frames = run.frames
+    ids = [f.header.camera_id for f in frames]
+    changes = [i for i in range(1, len(ids)) if ids[i] != ids[i - 1]]
+    assert run.stats.camera_switches == len(changes) == 2, ids
+    assert ids[0] == 0 and ids[changes[0]] == 1 and ids[changes[1]] == 0
+    for f in frames:
+        size = (480, 360) if f.header.camera_id == 1 else (W, H)
+        assert (f.header.width, f.header.height) == size
+    for i in [0, *changes]:
+        types = nal_types(frames[i].data)  # SPS, PPS (x264's SEI maybe), IDR
+        assert 5 in types and types.index(7) < types.index(8) < types.index(5), (i, types)
+    numbers = [f.header.frame_number for f in frames]
+    assert numbers == list(range(1, len(frames) + 1))
+    # Each camera's run decodes on its own, at its size; the night one has no colour.
+    runs = [frames[:changes[0]], frames[changes[0]:changes[1]], frames[changes[1]:]]
+    for part in runs:
+        planes, errors = decode_all([f.data for f in part])
+        assert errors == [] and len(planes) == len(part)
+        assert [decode_frame_number(p) for p in planes] == [f.header.frame_number
+                                                           for f in part]
+    night = runs[1]
+    codec = av.CodecContext.create("h264", "r")
+    codec.thread_count = 1
+    pictures = [pic for f in night for pic in codec.decode(av.Packet(f.data))]
+    chroma = pictures[-1].to_ndarray(format="yuv420p")[360:]
+    assert abs(float(chroma.mean()) - 128) < 2
+    by_number = {f.header.frame_number: f for f in frames}
+    for record in run.records:
+        frame = by_number[record.frame_number]
+        (box,) = record.detections
+        assert (box.x, box.y, box.w, box.h) == pet_box(record.frame_number,
+                                                       frame.header.width, frame.header.height)
+
+
+def test_a_switch_on_request_like_sigusr1(segments):
+    sim = CameraSimulator(config(segments, duration=0.6, switch_every=0, keep_segments=False))
+    timer = threading.Timer(0.3, sim.request_switch)
+    timer.start()
+    stats = sim.run()
+    timer.join()
+    assert stats.camera_switches == 1 and sim.camera_id == 1 and stats.mode == "live"

@@ -37,6 +37,15 @@ class Command(BaseCommand):
                             help="interleave damaged slots and detection records")
         parser.add_argument("--fault-every", type=int, default=10,
                             help="one fault per this many good frames")
+        parser.add_argument("--camera-id", type=int, default=0,
+                            help="the camera to start with: 0 day, 1 night (frame header)")
+        parser.add_argument("--switch-every", type=float, default=0.0,
+                            help="switch day <-> night every this many seconds (0 = never; "
+                            "SIGUSR1 switches at any time)")
+        parser.add_argument("--night-width", type=int, default=None,
+                            help="the night camera's width (default: --width)")
+        parser.add_argument("--night-height", type=int, default=None,
+                            help="the night camera's height (default: --height)")
         parser.add_argument("--stream-segment", default=settings.PETCAM_SHM_STREAM)
         parser.add_argument("--detections-segment", default=settings.PETCAM_SHM_DETECTIONS)
         parser.add_argument("--keep-segments", action="store_true",
@@ -61,6 +70,10 @@ class Command(BaseCommand):
             faults=options["faults"],
             fault_every=options["fault_every"],
             keep_segments=options["keep_segments"],
+            camera_id=options["camera_id"],
+            switch_every=options["switch_every"],
+            night_width=options["night_width"],
+            night_height=options["night_height"],
         )
         try:
             config.validate()
@@ -73,6 +86,7 @@ class Command(BaseCommand):
             # e.g. /dev/shm not writable, or a segment owned by another user.
             raise CommandError(f"cannot write shared memory: {exc}") from exc
         faults = ", ".join(f"{k} {v}" for k, v in stats.faults.items() if v)
+        switches = f", {stats.camera_switches} camera switches" if stats.camera_switches else ""
         self.stdout.write(f"wrote {stats.frames} frames ({stats.keyframes} IDR, mode "
-                          f"{stats.mode or 'none'}), {stats.detections} detections"
+                          f"{stats.mode or 'none'}), {stats.detections} detections{switches}"
                           + (f"; faults: {faults}" if faults else ""))

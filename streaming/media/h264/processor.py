@@ -54,6 +54,7 @@ class ProcessorStats:
     sps_errors: int = 0  # SPS that failed to parse; the previous one was kept
     sps_changes: int = 0
     resolution_changes: int = 0
+    camera_switches: int = 0  # the frame header's camera_id changed (day/night)
 
 
 class H264Processor:
@@ -64,6 +65,7 @@ class H264Processor:
         self.stats = ProcessorStats()
         self._idr_sent = False
         self._burst = BurstLog(log)
+        self._camera_id: int | None = None
 
     @property
     def sps_info(self) -> SpsInfo | None:
@@ -74,9 +76,17 @@ class H264Processor:
         self.parameter_sets = ParameterSets()
         self._idr_sent = False
 
-    def process(self, data: bytes, frame_number: int, timestamp: float) -> AccessUnit | None:
+    def process(self, data: bytes, frame_number: int, timestamp: float,
+                camera_id: int | None = None) -> AccessUnit | None:
         """The access unit to send for one camera frame, or None if it must be dropped."""
         self.stats.received += 1
+        if camera_id != self._camera_id:
+            if self._camera_id is not None and camera_id is not None:
+                # Day/night switch: another encoder. Its P-frames cannot use the other
+                # camera's pictures, nor its IDRs the other camera's SPS/PPS: start over.
+                self.stats.camera_switches += 1
+                self.new_stream()
+            self._camera_id = camera_id
         # Spans, not slices: an IDR is ~150 KB and only the parameter sets need copying.
         spans = nal_unit_spans(data)
         headers = [data[start] for start, _ in spans]
@@ -154,4 +164,4 @@ class H264Processor:
         self, data: bytes, is_idr: bool, frame_number: int, timestamp: float, types: tuple[int, ...]
     ) -> AccessUnit:
         self.stats.access_units += 1
-        return AccessUnit(data, is_idr, frame_number, timestamp, types)
+        return AccessUnit(data, is_idr, frame_number, timestamp, types, self._camera_id)

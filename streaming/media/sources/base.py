@@ -17,6 +17,7 @@ class SourceFrame:
     timestamp: float  # seconds, time.monotonic()'s clock (CLOCK_MONOTONIC)
     width: int | None  # what the source says, until the SPS is parsed
     height: int | None
+    camera_id: int | None = None  # the board's day (0) / night (1) camera; shm only
 
 
 class SourceStats(Protocol):

@@ -28,7 +28,8 @@ class ShmSource:
     def frames(self, should_stop: Callable[[], bool]) -> Iterator[SourceFrame]:
         for raw in self.reader.frames(should_stop):
             h = raw.header
-            yield SourceFrame(raw.data, h.frame_number, h.timestamp, h.width, h.height)
+            yield SourceFrame(raw.data, h.frame_number, h.timestamp, h.width, h.height,
+                              h.camera_id)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "segment": self.segment, "attached": self.reader.attached,

@@ -9,6 +9,28 @@ const POLL_MS = 1000;
 
 const PHASE_WORDS = {starting: "starting", live: "live", off: "off"};
 
+// Day or night: which of the board's two cameras is on (shm cameras say so; others do not),
+// a small badge next to the live one, made here so the page template stays as it is.
+function showDayNight(s) {
+  const stateLine = document.getElementById("state");
+  if (!stateLine) return;
+  let label = document.getElementById("day-night");
+  if (!label && !s.active_camera) return;
+  if (!label) {
+    label = document.createElement("span");
+    label.id = "day-night";
+    label.dataset.testid = "day-night";
+    stateLine.after(" ", label);
+  }
+  label.hidden = !s.active_camera;
+  if (!s.active_camera) return;
+  label.className = "badge " + s.active_camera.replace(/\s+/g, "-");
+  label.textContent = s.active_camera.startsWith("camera") ? s.active_camera : s.active_camera + " camera";
+  const last = s.last_camera_switch;
+  label.title = last ? "switched to the " + last.active_camera + " camera at " + new Date(last.at).toLocaleTimeString() : "";
+}
+
+
 // `camera` is the camera's slug.
 export function startStatusPoll(camera) {
   // Labels the page does not have (a viewer's page has no details) are simply not filled.
@@ -34,6 +56,7 @@ export function startStatusPoll(camera) {
 
   function show(s) {
     showDetails(s);
+    showDayNight(s);
     document.dispatchEvent(new CustomEvent("petcam:status", {detail: s}));
   }
 
