@@ -247,8 +247,10 @@ class RecordingTimeline(PlaybackView):
                    responses={200: TimelineSerializer, **errors(404)})
     def get(self, request, pk):
         rec = self.recording(request, pk)
+        source, interval = recording_detections.source(rec)
         return Response({"recording": rec.pk,
                          "duration": round(recording_detections.span(rec), 3),
+                         "source": source, "interval": round(interval, 4),
                          "sample_seconds": recording_detections.sample_seconds(),
                          "classes": recording_detections.timeline(rec)})
 
@@ -259,11 +261,12 @@ class RecordingDetections(PlaybackView):
     def get(self, request, pk):
         rec = self.recording(request, pk)
         params = request.query_params
-        body = {"recording": rec.pk, "frame_width": rec.width, "frame_height": rec.height}
+        source, interval = recording_detections.source(rec)
+        body = {"recording": rec.pk, "frame_width": rec.width, "frame_height": rec.height,
+                "source": source, "interval": round(interval, 4)}
         at = _seconds_param(params, "at")
         if at is not None:
-            tolerance = min(10.0, _seconds_param(params, "tolerance",
-                                                 recording_detections.sample_seconds()))
+            tolerance = min(10.0, _seconds_param(params, "tolerance", interval))
             return Response({**body, "at": at, "tolerance": tolerance,
                              "result": recording_detections.result_at(rec, at, tolerance)})
         start = _seconds_param(params, "start", 0.0)
