@@ -1,7 +1,10 @@
 /* The recordings catalog (templates/recordings.html): GET /api/recordings/ (filters →
- * query), play via the download URL (HTTP Range makes seeking work), PATCH keep, DELETE
- * with the CSRF header. */
+ * query), play via the download URL (HTTP Range makes seeking work), PATCH keep and
+ * name (rename in place), DELETE with the CSRF header. Cards are titled by name or by
+ * what was seen, when and how long (title.js); a recording still running has a
+ * placeholder picture and no Delete. */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {fileName, recordingTitle} from "./title.js";
 
 const grid = document.getElementById("grid"), empty = document.getElementById("empty");
 const form = document.getElementById("filters"), listError = document.getElementById("list-error");
@@ -31,7 +34,7 @@ function el(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;  // never innerHTML: names are user text
   return e;
 }
-function label(rec) { return rec.name || rec.file.split("/").pop(); }
+function label(rec) { return recordingTitle(rec); }
 
 function query() {
   const data = new FormData(form), params = new URLSearchParams({limit: "48"});
@@ -49,18 +52,32 @@ function card(rec) {
   const c = el("article", {"class": "card", "data-testid": "recording-card", "data-id": rec.id});
   const thumb = el("button", {"type": "button", "class": "thumb", "aria-label": "Play " + label(rec),
                               "data-testid": "recording-play"});
-  if (rec.status !== "recording") {
+  const placeholder = (text) => el("span", {"class": "placeholder", "data-testid": "recording-placeholder"}, text);
+  if (rec.status === "recording") {
+    thumb.append(placeholder("● Recording now…"));  // no keyframe picture until it ends
+  } else {
     const img = el("img", {"src": rec.thumbnail_url, "alt": "", "loading": "lazy",
                            "data-testid": "recording-thumbnail"});
-    img.addEventListener("error", () => img.remove());
+    img.addEventListener("error", () => img.replaceWith(placeholder("No picture")));
     thumb.append(img);
   }
-  thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
+  if (rec.status !== "recording") thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
   thumb.addEventListener("click", () => play(rec));
   const body = el("div", {"class": "body"});
-  body.append(el("div", {"class": "name", "title": label(rec), "data-testid": "recording-name"}, label(rec)));
+  const nameRow = el("div", {"class": "name-row"});
+  const name = el("div", {"class": "name", "title": label(rec) + " (" + fileName(rec) + ")",
+                          "data-testid": "recording-name"}, label(rec));
+  nameRow.append(name);
+  if (grid.dataset.canChange === "1") {
+    const rename = el("button", {"type": "button", "class": "rename", "data-testid": "recording-rename",
+                                 "title": "Rename", "aria-label": "Rename " + label(rec)}, "✎");
+    rename.addEventListener("click", () => editName(rec, nameRow, name, rename));
+    nameRow.append(rename);
+  }
+  body.append(nameRow);
   body.append(el("div", {"class": "meta"}, rec.camera + " · " + fmtWhen(rec.started_at)));
-  body.append(el("div", {"class": "meta"}, fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
+  body.append(el("div", {"class": "meta"}, rec.status === "recording" ? "Still recording" :
+                 fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
                  (rec.width ? " · " + rec.width + "×" + rec.height : "")));
   const chips = el("div", {"class": "chips", "data-testid": "recording-chips"});
   chips.append(el("span", {"class": "chip " + rec.trigger, "data-testid": "recording-trigger"}, rec.trigger));
@@ -72,7 +89,6 @@ function card(rec) {
   const open = el("a", {"href": "/recordings/" + rec.id + "/", "data-testid": "recording-open"}, "Open");
   const download = el("a", {"href": rec.download_url, "download": ""}, "Download");
   const del = el("button", {"type": "button", "class": "delete", "data-testid": "recording-delete"}, "Delete");
-  del.disabled = rec.status === "recording";
   del.addEventListener("click", () => remove(rec, c, del));
   const keepLabel = el("label", {}, "");
   const keep = el("input", {"type": "checkbox", "data-testid": "recording-keep"});
@@ -81,7 +97,8 @@ function card(rec) {
   keepLabel.append(keep, document.createTextNode("Keep"));
   actions.append(open, download);
   // only roles that may (petcam_site/permissions.py): viewers neither delete nor keep
-  if (grid.dataset.canDelete === "1") actions.append(del);
+  // a running recording cannot be deleted (409): stop it first, from the live page
+  if (grid.dataset.canDelete === "1" && rec.status !== "recording") actions.append(del);
   if (grid.dataset.canChange === "1") actions.append(keepLabel);
   body.append(actions);
   c.append(thumb, body);
@@ -142,6 +159,56 @@ async function remove(rec, c, button) {
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
     window.alert("Could not delete: " + detail);
   }
+}
+
+// Rename in place: the name becomes a text box; Enter or leaving it saves (PATCH name),
+// Escape cancels, an empty name goes back to the automatic title.
+function editName(rec, row, nameEl, button) {
+  const input = el("input", {"type": "text", "class": "name-edit", "maxlength": "100",
+                             "data-testid": "recording-name-input", "aria-label": "Recording name",
+                             "placeholder": recordingTitle({...rec, name: ""})});
+  input.value = rec.name || "";
+  const error = el("div", {"class": "error name-error", "data-testid": "recording-name-error", "role": "alert"});
+  error.hidden = true;
+  row.replaceChildren(input);
+  row.after(error);
+  input.focus();
+  input.select();
+  let done = false, saving = false;
+  const finish = () => {
+    done = true;
+    error.remove();
+    nameEl.textContent = label(rec);
+    nameEl.title = label(rec) + " (" + fileName(rec) + ")";
+    button.setAttribute("aria-label", "Rename " + label(rec));
+    row.replaceChildren(nameEl, button);
+    button.focus();
+  };
+  const save = async () => {
+    if (done || saving) return;
+    if (input.value.trim() === (rec.name || "")) { finish(); return; }
+    saving = true;
+    input.readOnly = true;
+    let resp, data = {};
+    try {
+      resp = await fetch("/api/recordings/" + rec.id + "/", {
+        method: "PATCH", credentials: "same-origin",
+        headers: {"X-CSRFToken": csrf(), "Content-Type": "application/json"},
+        body: JSON.stringify({name: input.value})});
+      try { data = await resp.json(); } catch (e) { /* not JSON */ }
+    } catch (e) { data = {detail: e.message}; }
+    input.readOnly = false;
+    saving = false;
+    if (resp && resp.ok) { rec.name = data.name; finish(); return; }
+    error.textContent = "Not renamed: " + (data.detail || (resp && resp.statusText) || "network error");
+    error.hidden = false;
+    input.focus();
+  };
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") { ev.preventDefault(); save(); }
+    else if (ev.key === "Escape") { ev.preventDefault(); finish(); }
+  });
+  input.addEventListener("blur", () => { if (error.hidden) save(); });
 }
 
 async function setKeep(rec, box) {
