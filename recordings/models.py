@@ -141,8 +141,9 @@ class Recording(models.Model):
         ]
 
     def __str__(self) -> str:
-        label = self.name or self.file.name.rsplit("/", 1)[-1]
-        return f"{self.camera} {label} ({self.status})"
+        from .titles import recording_title  # titles builds on this model
+
+        return f"{recording_title(self)} ({self.camera}, {self.status})"
 
     @property
     def path(self) -> Path:
