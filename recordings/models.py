@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .titles import recording_title
+
 NAME_MAX_LENGTH = 100
 FORMATS = ("mp4", "h264")
 TRIGGERS = ("manual", "event", "schedule")
@@ -141,8 +143,6 @@ class Recording(models.Model):
         ]
 
     def __str__(self) -> str:
-        from .titles import recording_title  # titles builds on this model
-
         return f"{recording_title(self)} ({self.camera}, {self.status})"
 
     @property
