@@ -182,7 +182,8 @@ def test_rename_refusals_leave_the_name_as_it_was(api, media):
     viewer = APIClient()
     viewer.force_authenticate(make_user("viewer", "viewers"))
     reply = viewer.patch(f"/api/recordings/{rec.pk}/", {"name": "mine"}, format="json")
-    assert reply.status_code == 403 and "may not change" in reply.json()["detail"]
+    assert reply.status_code == 403 and reply.json()["error"] == "permission_denied"
+    assert "may not change" in reply.json()["detail"]
     Camera.objects.get_or_create(slug="garden")
     Camera.objects.get_or_create(slug="default")
     other = APIClient()  # an operator of the garden camera only: ours is not theirs to see
