@@ -182,7 +182,7 @@ def test_rename_refusals_leave_the_name_as_it_was(api, media):
     viewer = APIClient()
     viewer.force_authenticate(make_user("viewer", "viewers"))
     reply = viewer.patch(f"/api/recordings/{rec.pk}/", {"name": "mine"}, format="json")
-    assert reply.status_code == 403 and reply.json()["error"] == "permission_denied"
+    assert reply.status_code == 403 and reply.json()["error"] == "forbidden"
     assert "may not change" in reply.json()["detail"]
     Camera.objects.get_or_create(slug="garden")
     Camera.objects.get_or_create(slug="default")
