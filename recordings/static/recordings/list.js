@@ -4,6 +4,7 @@
  * what was seen, when and how long (title.js); a recording still running has a
  * placeholder picture and no Delete. */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
 
 const grid = document.getElementById("grid"), empty = document.getElementById("empty");
@@ -69,10 +70,7 @@ function card(rec) {
                           "data-testid": "recording-name"}, label(rec));
   nameRow.append(name);
   if (grid.dataset.canChange === "1") {
-    const rename = el("button", {"type": "button", "class": "rename", "data-testid": "recording-rename",
-                                 "title": "Rename", "aria-label": "Rename " + label(rec)}, "✎");
-    rename.addEventListener("click", () => editName(rec, nameRow, name, rename));
-    nameRow.append(rename);
+    nameRow.append(renameButton(rec, nameRow, name));
   }
   body.append(nameRow);
   body.append(el("div", {"class": "meta"}, rec.camera + " · " + fmtWhen(rec.started_at)));
@@ -159,56 +157,6 @@ async function remove(rec, c, button) {
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
     window.alert("Could not delete: " + detail);
   }
-}
-
-// Rename in place: the name becomes a text box; Enter or leaving it saves (PATCH name),
-// Escape cancels, an empty name goes back to the automatic title.
-function editName(rec, row, nameEl, button) {
-  const input = el("input", {"type": "text", "class": "name-edit", "maxlength": "100",
-                             "data-testid": "recording-name-input", "aria-label": "Recording name",
-                             "placeholder": recordingTitle({...rec, name: ""})});
-  input.value = rec.name || "";
-  const error = el("div", {"class": "error name-error", "data-testid": "recording-name-error", "role": "alert"});
-  error.hidden = true;
-  row.replaceChildren(input);
-  row.after(error);
-  input.focus();
-  input.select();
-  let done = false, saving = false;
-  const finish = () => {
-    done = true;
-    error.remove();
-    nameEl.textContent = label(rec);
-    nameEl.title = label(rec) + " (" + fileName(rec) + ")";
-    button.setAttribute("aria-label", "Rename " + label(rec));
-    row.replaceChildren(nameEl, button);
-    button.focus();
-  };
-  const save = async () => {
-    if (done || saving) return;
-    if (input.value.trim() === (rec.name || "")) { finish(); return; }
-    saving = true;
-    input.readOnly = true;
-    let resp, data = {};
-    try {
-      resp = await fetch("/api/recordings/" + rec.id + "/", {
-        method: "PATCH", credentials: "same-origin",
-        headers: {"X-CSRFToken": csrf(), "Content-Type": "application/json"},
-        body: JSON.stringify({name: input.value})});
-      try { data = await resp.json(); } catch (e) { /* not JSON */ }
-    } catch (e) { data = {detail: e.message}; }
-    input.readOnly = false;
-    saving = false;
-    if (resp && resp.ok) { rec.name = data.name; finish(); return; }
-    error.textContent = "Not renamed: " + (data.detail || (resp && resp.statusText) || "network error");
-    error.hidden = false;
-    input.focus();
-  };
-  input.addEventListener("keydown", (ev) => {
-    if (ev.key === "Enter") { ev.preventDefault(); save(); }
-    else if (ev.key === "Escape") { ev.preventDefault(); finish(); }
-  });
-  input.addEventListener("blur", () => { if (error.hidden) save(); });
 }
 
 async function setKeep(rec, box) {

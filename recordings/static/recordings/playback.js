@@ -21,6 +21,7 @@
  * timeline, thumbnails, counts.
  */
 import * as draw from "../detections/box_drawing.js";
+import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
 
 const root = document.getElementById("playback");
@@ -343,8 +344,13 @@ async function start() {
   state.interval = interval;
   frameW = rec.width;
   frameH = rec.height;
-  document.getElementById("pb-title").textContent = recordingTitle(rec);
+  const title = document.getElementById("pb-title");
+  title.textContent = recordingTitle(rec);
   document.title = recordingTitle(rec) + " · petcam";
+  if (root.dataset.canChange === "1") {  // rename in place, as on the recordings page
+    const row = document.getElementById("pb-name-row");
+    row.append(renameButton(rec, row, title, () => { document.title = recordingTitle(rec) + " · petcam"; }));
+  }
   document.getElementById("pb-file").textContent = fileName(rec);
   document.getElementById("pb-meta").textContent = rec.camera + " · " +
     new Date(rec.started_at).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"}) +
