@@ -15,6 +15,8 @@ detector result share one time: they are grouped back into results here.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_left
 from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -43,23 +45,27 @@ def span(rec: Recording) -> float:
     return rec.duration
 
 
-@lru_cache(maxsize=8)
-def _read_track(path: str, mtime_ns: int, size: int) -> tuple[tuple[TrackEntry, ...], float]:
+@lru_cache(maxsize=4)  # an hour at 30 results/s is ~100k entries: keep only a few
+def _read_track(path: str, mtime_ns: int, size: int) -> tuple[list[TrackEntry], list[float],
+                                                              float]:
     """Parsed once per file version (a running recording's track grows: new key)."""
     entries = read_track(Path(path))
-    return tuple(entries), detector_interval(entries)
+    return entries, [e.time for e in entries], detector_interval(entries)
 
 
-def track(rec: Recording) -> tuple[tuple[TrackEntry, ...], float] | None:
-    """(entries inside the recording, detector interval) from the sidecar, or None."""
+def track(rec: Recording, start: float = 0.0,
+          end: float = math.inf) -> tuple[list[TrackEntry], float] | None:
+    """(entries in [start, end) inside the recording, detector interval) from the sidecar,
+    or None when the recording has no track."""
     try:
         path = sidecar_path(rec.file.name, DETECTIONS)
         st = path.stat()
     except (ValueError, OSError):
         return None
-    entries, interval = _read_track(str(path), st.st_mtime_ns, st.st_size)
-    end = span(rec) + 1e-3  # results that came while the file was being closed: outside
-    return tuple(e for e in entries if e.time <= end), interval
+    entries, times, interval = _read_track(str(path), st.st_mtime_ns, st.st_size)
+    # results that came while the file was being closed lie past its end: outside
+    end = min(end, span(rec) + 2e-3)
+    return entries[bisect_left(times, start):bisect_left(times, end)], interval
 
 
 def source(rec: Recording) -> tuple[str, float]:
@@ -87,9 +93,9 @@ def _rows(rec: Recording, start: float, end: float, limit: int = MAX_ROWS):
 
 def results(rec: Recording, start: float, end: float) -> list[dict]:
     """Detector results in [start, end) recording seconds, the live message's shape."""
-    found = track(rec)
+    found = track(rec, start, end)
     if found is not None:
-        return [e.to_json() for e in found[0] if start <= e.time < end][:MAX_ROWS]
+        return [e.to_json() for e in found[0][:MAX_ROWS]]
     grouped: list[dict] = []
     for when, frame_number, class_name, confidence, x, y, w, h in _rows(rec, start, end):
         t = _seconds(rec, when)
