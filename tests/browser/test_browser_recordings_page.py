@@ -128,7 +128,7 @@ def test_recordings_page_lists_plays_seeks_and_deletes(tmp_path, free_port):
             box.press("Enter")
             # what the simulator's detector saw, the weekday and time, how long
             expect(name).to_have_text(re.compile(
-                rf"^Cat · \w+ \d\d:\d\d · {round(rec['duration'])} s$"))
+                rf"^Cat · \w+ \d\d:\d\d · {int(rec['duration'] + 0.5)} s$"))  # Math.round
             assert client.get_json(f"/api/recordings/{rec['id']}/")[1]["name"] == ""
 
             # A recording in progress: a placeholder instead of a black picture, no Delete.
