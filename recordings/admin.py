@@ -4,17 +4,27 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from .models import Recording
 from .retention import delete_recording
+from .titles import recording_title
 
 
 @admin.register(Recording)
 class RecordingAdmin(admin.ModelAdmin):
-    list_display = ("preview", "label", "camera", "status", "trigger", "started_at",
+    # Fits 1366 px beside the filters (petcam/admin_theme.css): a small thumbnail, the
+    # human title (the file name is on the recording's page), short dates and figures.
+    list_display = ("preview", "title", "camera", "status", "trigger", "started",
                     "duration_s", "size", "keep")
-    list_display_links = ("label",)
+    list_display_links = ("title",)
+
+    def get_list_display(self, request):
+        # One camera (the usual home): its name in every row says nothing.
+        if Recording.objects.order_by().values("camera").distinct()[:2].count() < 2:
+            return tuple(c for c in self.list_display if c != "camera")
+        return self.list_display
     list_filter = ("camera", "status", "trigger", "keep")
     search_fields = ("name", "camera")
     date_hierarchy = "started_at"
@@ -50,17 +60,25 @@ class RecordingAdmin(admin.ModelAdmin):
 
     @admin.display(description="")
     def preview(self, obj):
-        return format_html('<img src="{}" alt="" width="120" loading="lazy" '
-                           'class="recording-media">',
+        if obj.status == Recording.Status.RECORDING:
+            return "recording…"  # no keyframe picture until it ends
+        return format_html('<img src="{}" alt="" width="64" loading="lazy" '
+                           'class="recording-media recording-thumb">',
                            reverse("recording-thumbnail", args=[obj.pk]))
 
-    @admin.display(description="name", ordering="name")
-    def label(self, obj):
-        return obj.name or obj.file.name.rsplit("/", 1)[-1]
+    @admin.display(description="title", ordering="name")
+    def title(self, obj):
+        return recording_title(obj)
 
-    @admin.display(description="duration", ordering="duration")
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj):
+        return timezone.localtime(obj.started_at).strftime("%d %b %Y %H:%M")
+
+    @admin.display(description="length", ordering="duration")
     def duration_s(self, obj):
-        return f"{obj.duration:.1f} s"
+        s = round(obj.duration)
+        return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 \
+            else f"{s // 60}:{s % 60:02d}"
 
     @admin.display(description="size", ordering="size_bytes")
     def size(self, obj):

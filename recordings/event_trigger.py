@@ -109,9 +109,10 @@ class EventTrigger:
         def seed():
             return preroll.snapshot(event_ts) if preroll is not None else []
 
-        name = "event: " + ", ".join(sorted(matched))
         try:
-            row = await self.recorder.start(name=name[:100], trigger="event", preroll=seed)
+            # No name: pages title it by what was seen ("Cat · Tue 18:08 · 2 min", from
+            # its detection_classes); a name stays the owner's to give.
+            row = await self.recorder.start(trigger="event", preroll=seed)
         except MediaError as exc:  # e.g. a manual recording started meanwhile
             log.info("camera %s: no event recording: %s", self.recorder.camera, exc.detail)
             self.recorder.add_detection_classes(self._pending)

@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from .titles import recording_title
+
 NAME_MAX_LENGTH = 100
 FORMATS = ("mp4", "h264")
 TRIGGERS = ("manual", "event", "schedule")
@@ -146,8 +148,7 @@ class Recording(models.Model):
         ]
 
     def __str__(self) -> str:
-        label = self.name or self.file.name.rsplit("/", 1)[-1]
-        return f"{self.camera} {label} ({self.status})"
+        return f"{recording_title(self)} ({self.camera}, {self.status})"
 
     @property
     def path(self) -> Path:

@@ -25,6 +25,7 @@ from urllib.parse import quote
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
@@ -34,7 +35,12 @@ from rest_framework.views import APIView
 
 from accounts.models import ApiToken
 from petcam_site.api_schema import RANGE_HEADER, errors
-from petcam_site.permissions import VIEW_RECORDINGS, can_see_recording, role_required
+from petcam_site.permissions import (
+    CHANGE_RECORDINGS,
+    VIEW_RECORDINGS,
+    can_see_recording,
+    role_required,
+)
 
 from . import (
     hls,
@@ -247,8 +253,10 @@ class RecordingTimeline(PlaybackView):
                    responses={200: TimelineSerializer, **errors(404)})
     def get(self, request, pk):
         rec = self.recording(request, pk)
+        source, interval = recording_detections.source(rec)
         return Response({"recording": rec.pk,
                          "duration": round(recording_detections.span(rec), 3),
+                         "source": source, "interval": round(interval, 4),
                          "sample_seconds": recording_detections.sample_seconds(),
                          "classes": recording_detections.timeline(rec)})
 
@@ -259,11 +267,12 @@ class RecordingDetections(PlaybackView):
     def get(self, request, pk):
         rec = self.recording(request, pk)
         params = request.query_params
-        body = {"recording": rec.pk, "frame_width": rec.width, "frame_height": rec.height}
+        source, interval = recording_detections.source(rec)
+        body = {"recording": rec.pk, "frame_width": rec.width, "frame_height": rec.height,
+                "source": source, "interval": round(interval, 4)}
         at = _seconds_param(params, "at")
         if at is not None:
-            tolerance = min(10.0, _seconds_param(params, "tolerance",
-                                                 recording_detections.sample_seconds()))
+            tolerance = min(10.0, _seconds_param(params, "tolerance", interval))
             return Response({**body, "at": at, "tolerance": tolerance,
                              "result": recording_detections.result_at(rec, at, tolerance)})
         start = _seconds_param(params, "start", 0.0)
@@ -278,9 +287,12 @@ class RecordingDetections(PlaybackView):
 
 
 @role_required(VIEW_RECORDINGS)
+@ensure_csrf_cookie  # renaming PATCHes with the token
 def playback_page(request, pk: int):
-    """The page only carries the id: everything else comes through the API (and its checks)."""
+    """The page only carries the id (and whether this user may rename): everything else
+    comes through the API (and its checks)."""
     rec = Recording.objects.filter(pk=pk).first()
     if rec is None or not can_see_recording(request.user, rec):
         raise Http404("No such recording.")  # another camera's: like an unknown id
-    return render(request, "playback.html", {"recording_id": pk})
+    return render(request, "playback.html", {
+        "recording_id": pk, "can_change": request.user.has_perm(CHANGE_RECORDINGS)})

@@ -81,6 +81,13 @@ class RecordingDetectionsSerializer(serializers.Serializer):
     recording = serializers.IntegerField()
     frame_width = serializers.IntegerField(allow_null=True)
     frame_height = serializers.IntegerField(allow_null=True)
+    source = serializers.ChoiceField(
+        choices=["track", "history"],
+        help_text="track: every detector result inside the recording (its sidecar); "
+                  "history: the once-per-interval samples (recordings made before tracks).")
+    interval = serializers.FloatField(
+        help_text="Seconds between results: the detector's period (track) or the sampling "
+                  "interval (history). A frame shows the result nearest it within this.")
     start = serializers.FloatField(required=False)
     end = serializers.FloatField(required=False)
     truncated = serializers.BooleanField(required=False)
@@ -100,7 +107,9 @@ class _ClassTimeline(serializers.Serializer):
 class TimelineSerializer(serializers.Serializer):
     recording = serializers.IntegerField()
     duration = serializers.FloatField()
-    sample_seconds = serializers.FloatField()
+    source = serializers.ChoiceField(choices=["track", "history"])
+    interval = serializers.FloatField(help_text="Seconds between results (see detections).")
+    sample_seconds = serializers.FloatField(help_text="The history's sampling interval.")
     classes = _ClassTimeline(many=True)
 
 

@@ -5,7 +5,8 @@ The file itself is written by `recordings.media.sink.RecorderSink` (Django-free)
 the `Recording` row (ORM through `database_sync_to_async`), periodic
 checkpoints of the live figures, a new segment when the stream changes
 resolution or profile, and at worker start the recovery of rows a crash left
-in "recording".
+in "recording". Each recording also gets its detection track (every detector
+result inside it, `recordings.detection_track`), fed by `on_detection`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import contextlib
 import errno
 import logging
 import shutil
+import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -25,6 +28,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from recordings.detection_track import DetectionTrack
 from recordings.media.sink import RecorderSink, SinkResult
 from recordings.media.writers import (
     FileWriter,
@@ -34,6 +38,7 @@ from recordings.media.writers import (
 )
 from streaming.media.burst_log import BurstLog
 from streaming.media.hub import Hub
+from streaming.media.shm.layout import DetectionResult
 from streaming.media.types import AccessUnit, MediaError
 
 from .models import (
@@ -44,10 +49,14 @@ from .models import (
     media_path,
     recording_relpath,
 )
+from .sidecars import DETECTIONS, sidecar_path
 
 log = logging.getLogger("petcam.recorder")
 # A database outage fails every checkpoint: one line per 30 s with a count, no tracebacks.
 _checkpoint_faults = BurstLog(log, every=30.0)
+# Detector results kept from before a recording opens: its first GOP (or an event's
+# pre-roll) starts up to this long before the click.
+RECENT_RESULTS_SECONDS = 30.0
 
 
 def storage_error(exc: OSError, what: str) -> MediaError:
@@ -74,6 +83,7 @@ class _Active:
     stop_requested: bool = False
     finished: asyncio.Future | None = None  # the final row's JSON
     classes: set[str] = field(default_factory=set)  # detection classes seen while it ran
+    track: DetectionTrack | None = None  # every detector result inside this segment
 
 
 def _started_at(writer: FileWriter, fallback: datetime) -> datetime:
@@ -99,6 +109,7 @@ class CameraRecorder:
         self.failed = 0  # recordings (segments) that ended "failed": petcam_recordings_failed
         self._lock = asyncio.Lock()
         self._supervisor: asyncio.Task | None = None
+        self._recent: deque[DetectionResult] = deque(maxlen=3000)
 
     # --- API ----------------------------------------------------------------------------
 
@@ -143,6 +154,16 @@ class CameraRecorder:
             active.sink.request_stop()
             assert active.finished is not None
             return await asyncio.shield(active.finished)
+
+    def on_detection(self, result: DetectionResult) -> None:
+        """Every detector result, on the worker's loop: the running segment's track gets it;
+        the last seconds are kept for the start of the next recording."""
+        self._recent.append(result)
+        horizon = time.clock_gettime(time.CLOCK_MONOTONIC) - RECENT_RESULTS_SECONDS
+        while self._recent and self._recent[0].timestamp < horizon:
+            self._recent.popleft()
+        if self.active is not None and self.active.track is not None:
+            self.active.track.add(result)
 
     def add_detection_classes(self, classes: set[str] | frozenset[str]) -> None:
         """Classes detected while the current recording runs (saved with its row)."""
@@ -221,8 +242,11 @@ class CameraRecorder:
                             previous_camera_id=previous.sink.camera_id if previous else None)
         seed = preroll() if preroll is not None else None
         sink.start(from_gop=True, seed=seed or None)
+        track = DetectionTrack(sidecar_path(relpath, DETECTIONS),
+                               lambda: writer.first_timestamp)
+        track.seed(self._recent)  # the first frames may predate the click
         active = _Active(row_id, relpath, name, fmt, trigger, user_id, clicked, sink,
-                         finished=asyncio.get_running_loop().create_future())
+                         finished=asyncio.get_running_loop().create_future(), track=track)
         if previous is not None:
             active.segments = [*previous.segments, previous.recording_id]
             active.finished = previous.finished  # stop() resolves with the last segment
@@ -313,7 +337,18 @@ class CameraRecorder:
             what = f"unusable stream ({result.detail})"
         return f"{what}; the file keeps what was written before"
 
+    async def _flush_track(self, active: _Active) -> None:
+        if active.track is None:
+            return
+        try:
+            await asyncio.to_thread(active.track.flush)
+        except OSError as exc:  # the video matters more: note it, keep recording
+            _checkpoint_faults.warning(
+                f"track {self.camera}", "camera %s: detection track of recording %d not "
+                "written (%s)", self.camera, active.recording_id, exc.strerror or exc)
+
     async def _checkpoint(self, active: _Active) -> None:
+        await self._flush_track(active)
         writer = active.sink.writer
         fields = {"frame_count": writer.frames, "size_bytes": writer.payload_bytes,
                   "duration": writer.duration, "dropped_frames": active.sink.dropped,
@@ -333,6 +368,7 @@ class CameraRecorder:
                 str(exc).strip().splitlines()[0] if str(exc).strip() else "")
 
     async def _finish_row(self, active: _Active, status: str, reason: str) -> dict:
+        await self._flush_track(active)
         sink, writer = active.sink, active.sink.writer
         fields: dict[str, Any] = {"status": status, "failure_reason": reason[:2000],
                                   "dropped_frames": sink.dropped, "gaps": writer.gaps}

@@ -1,7 +1,8 @@
 """Where the files derived from a recording live: next to it, named after it.
 
 The playback indexes and the thumbnail strip are made once and cached beside the
-recording (`<stem>.index.json`, `<stem>.strip.jpg`, `<stem>.strip.json`), so they
+recording (`<stem>.index.json`, `<stem>.strip.jpg`, `<stem>.strip.json`), and the recorder
+writes the detection track beside it (`<stem>.detections.jsonl`), so they
 go wherever the recording goes and are removed with it (recordings/retention.py).
 """
 
@@ -15,7 +16,8 @@ from .models import media_path
 KEYFRAME_INDEX = "index.json"
 STRIP_IMAGE = "strip.jpg"
 STRIP_INDEX = "strip.json"
-ALL = (KEYFRAME_INDEX, STRIP_IMAGE, STRIP_INDEX)
+DETECTIONS = "detections.jsonl"  # every detector result inside it (recording seconds)
+ALL = (KEYFRAME_INDEX, STRIP_IMAGE, STRIP_INDEX, DETECTIONS)
 
 
 def sidecar_relpath(file_name: str, kind: str) -> str:

@@ -46,6 +46,7 @@ class RecordingPart:
         events = EventSettings.from_settings()  # pre-roll only kept when events are on
         self.trigger = EventTrigger(self.recorder, PrerollBuffer(events.preroll)
                                     if events.enabled else None, events)
+        context.detection_listeners.append(self.recorder.on_detection)  # first: the track
         context.detection_listeners.append(self.trigger.on_detection)
         self.drops = RecorderDrops()
         self.ops = {"recording.start": self._start, "recording.stop": self._stop,

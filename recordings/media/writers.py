@@ -184,6 +184,11 @@ class FileWriter:
         return self._clock.duration
 
     @property
+    def first_timestamp(self) -> float | None:
+        """Camera time of the first frame written: the file's time zero."""
+        return self._clock.first_ts
+
+    @property
     def size(self) -> int:
         try:
             return self.path.stat().st_size

@@ -1,6 +1,9 @@
-"""A real headless Chromium records from the live page; the catalog then serves a playable file."""
+"""A real headless Chromium records from the live page; a note says it was saved, with a link
+to it; the catalog then serves a playable file."""
 
 from __future__ import annotations
+
+import re
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -30,7 +33,7 @@ def test_record_button_records_and_the_catalog_serves_a_playable_file(tmp_path, 
     try:
         with sync_playwright() as pw:
             browser = launch(pw)
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page = browser.new_page(viewport={"width": 1366, "height": 768})
             page.goto(base + "/")
             page.get_by_label("Username").fill(username)
             page.get_by_label("Password").fill(password)
@@ -60,6 +63,18 @@ def test_record_button_records_and_the_catalog_serves_a_playable_file(tmp_path, 
 
             button.click()
             expect(button).to_have_text("● Record", timeout=10_000)
+            note = page.get_by_test_id("record-saved")
+            expect(note).to_be_visible()
+            expect(note).to_contain_text("Saved:")
+            link = page.get_by_test_id("record-saved-link")
+            expect(link).to_have_text(re.compile(r"^(Cat|Recording) · \w+ \d\d:\d\d · \d+ s$"))
+            screenshot(page, "record-button-saved-desktop")
+            page.set_viewport_size({"width": 390, "height": 844})
+            expect(note).to_be_visible()
+            box = note.bounding_box()
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            screenshot(page, "record-button-saved-phone")
+            page.set_viewport_size({"width": 1366, "height": 768})
 
             listing = page.request.get(base + "/api/recordings/")
             assert listing.ok, listing.text()
@@ -87,6 +102,15 @@ def test_record_button_records_and_the_catalog_serves_a_playable_file(tmp_path, 
             thumb = page.request.get(base + rec["thumbnail_url"])
             assert thumb.ok and thumb.body()[:2] == b"\xff\xd8"
             screenshot(page, "record-button-stopped")
+
+            # The note's link opens that recording's playback page, under the same title.
+            title = link.text_content()
+            link.click()
+            page.wait_for_url(f"{base}/recordings/{rec['id']}/")
+            expect(page.get_by_test_id("playback-title")).to_have_text(title)
+            page.go_back()
+            expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)
+            expect(page.get_by_test_id("record-saved")).to_be_hidden()  # a fresh page: no note
 
             # A refused start (here a full disk, answered by a stand-in) is shown, not hidden.
             page.route("**/recording/start/", lambda route: route.fulfill(

@@ -1,7 +1,10 @@
-"""A real headless Chromium on /recordings/: the grid, the player (with seeking), delete."""
+"""A real headless Chromium on /recordings/: the grid, the player (with seeking), rename in
+place, a running recording's card (placeholder picture, no Delete), delete."""
 
 from __future__ import annotations
 
+import json
+import re
 import time
 
 import pytest
@@ -100,6 +103,60 @@ def test_recordings_page_lists_plays_seeks_and_deletes(tmp_path, free_port):
                 time.sleep(0.1)
             keep.uncheck()
             expect(keep).to_be_enabled()
+
+            # Rename in place: a bad name is refused with the reason and stays editable,
+            # Escape cancels, Enter saves; an empty name gives the automatic title.
+            name = card.get_by_test_id("recording-name")
+            card.get_by_test_id("recording-rename").click()
+            box = card.get_by_test_id("recording-name-input")
+            expect(box).to_be_focused()
+            expect(box).to_have_value("cat nap")
+            box.fill("../sofa")
+            box.press("Enter")
+            expect(card.get_by_test_id("recording-name-error")).to_contain_text("may not contain")
+            expect(box).to_be_visible()
+            box.press("Escape")
+            expect(name).to_have_text("cat nap")
+            card.get_by_test_id("recording-rename").click()
+            box.fill("Mimi on the sofa 🐈")
+            box.press("Enter")
+            expect(name).to_have_text("Mimi on the sofa 🐈")
+            assert client.get_json(f"/api/recordings/{rec['id']}/")[1]["name"] == \
+                "Mimi on the sofa 🐈"
+            card.get_by_test_id("recording-rename").click()
+            box.fill("")
+            box.press("Enter")
+            # what the simulator's detector saw, the weekday and time, how long
+            expect(name).to_have_text(re.compile(
+                rf"^Cat · \w+ \d\d:\d\d · {int(rec['duration'] + 0.5)} s$"))  # Math.round
+            assert client.get_json(f"/api/recordings/{rec['id']}/")[1]["name"] == ""
+
+            # A recording in progress: a placeholder instead of a black picture, no Delete.
+            headers = {"Content-Type": "application/json", "X-CSRFToken": client.csrf(),
+                       "Referer": base + "/"}
+            status, _, body = client.request("POST", "/api/cameras/default/recording/start/",
+                                             b"{}", headers)
+            assert status == 201, body
+            running = json.loads(body)
+            page.reload()
+            expect(cards).to_have_count(2, timeout=10_000)
+            live_card = page.locator(f"[data-testid=recording-card][data-id='{running['id']}']")
+            expect(live_card.get_by_test_id("recording-placeholder")).to_have_text(
+                "● Recording now…")
+            expect(live_card.get_by_test_id("recording-thumbnail")).to_have_count(0)
+            expect(live_card.get_by_test_id("recording-delete")).to_have_count(0)
+            expect(live_card.get_by_test_id("recording-name")).to_have_text(
+                re.compile(r"^(Recording|Cat) · \w+ \d\d:\d\d$"))  # no length yet
+            screenshot(page, "recordings-page-running-phone")
+            page.set_viewport_size({"width": 1366, "height": 768})
+            screenshot(page, "recordings-page-running-desktop")
+            page.set_viewport_size({"width": 390, "height": 844})
+            status, _, body = client.request("POST", "/api/cameras/default/recording/stop/",
+                                             b"", headers)
+            assert status == 200, body
+            client.request("DELETE", f"/api/recordings/{running['id']}/", None, headers)
+            page.reload()
+            expect(cards).to_have_count(1, timeout=10_000)
 
             page.once("dialog", lambda dialog: dialog.accept())
             card.get_by_test_id("recording-delete").click()

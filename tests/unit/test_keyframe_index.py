@@ -319,6 +319,9 @@ def test_thumbnail_strip_shows_each_keyframe_and_is_cached(recording, api, mp4):
 @pytest.mark.django_db
 def test_deleting_a_recording_removes_its_sidecars(recording, api):
     assert api.get(f"/api/recordings/{recording.pk}/thumbnails/").status_code == 200
+    # the detection track is the recorder's (tests/unit/test_detection_track.py): one line
+    sidecars.sidecar_path(recording.file.name, sidecars.DETECTIONS).write_text(
+        '{"t":0.1,"f":3,"d":[["cat",0.9,1,2,3,4]]}\n')
     names = sidecars.sidecar_names(recording.file.name)
     assert all(sidecars.media_path(n).is_file() for n in names)
     delete_recording(recording)

@@ -171,6 +171,53 @@ def test_patch_keep_and_name(api, media):
     assert rec.name == "cat nap" and rec.file.name.startswith("recordings/default/")
 
 
+def test_rename_refusals_leave_the_name_as_it_was(api, media):
+    """Unknown id, a role that may not change recordings, another camera's recording, a
+    body that is not a JSON object, a name too long by one: each a clear error, no change."""
+    from streaming.models import Camera
+
+    rec = make(media, name="nap")
+    reply = api.patch("/api/recordings/999999/", {"name": "x"}, format="json")
+    assert reply.status_code == 404 and reply.json()["error"] == "not_found"
+    viewer = APIClient()
+    viewer.force_authenticate(make_user("viewer", "viewers"))
+    reply = viewer.patch(f"/api/recordings/{rec.pk}/", {"name": "mine"}, format="json")
+    assert reply.status_code == 403 and reply.json()["error"] == "forbidden"
+    assert "may not change" in reply.json()["detail"]
+    Camera.objects.get_or_create(slug="garden")
+    Camera.objects.get_or_create(slug="default")
+    other = APIClient()  # an operator of the garden camera only: ours is not theirs to see
+    other.force_authenticate(make_user("gardener", "operators", cameras=("garden",)))
+    reply = other.patch(f"/api/recordings/{rec.pk}/", {"name": "mine"}, format="json")
+    assert reply.status_code == 404 and reply.json()["error"] == "not_found"
+    reply = api.patch(f"/api/recordings/{rec.pk}/", b'["name"]', content_type="application/json")
+    assert reply.status_code == 400
+    reply = api.patch(f"/api/recordings/{rec.pk}/", {"name": "x" * 101}, format="json")
+    assert reply.status_code == 400 and "at most 100" in reply.json()["detail"]
+    assert api.patch(f"/api/recordings/{rec.pk}/", {"name": "y" * 100},
+                     format="json").json()["name"] == "y" * 100  # the limit itself is fine
+    rec.refresh_from_db()
+    assert rec.name == "y" * 100
+
+
+def test_titles_say_what_when_and_how_long(media, settings):
+    from recordings.titles import recording_title
+
+    settings.TIME_ZONE = "UTC"
+    rec = Recording(name="", detection_classes=["cat"], started_at=datetime(
+        2026, 12, 1, 18, 8, tzinfo=UTC), duration=125.0, status="complete", trigger="manual")
+    assert recording_title(rec) == "Cat · Tue 18:08 · 2 min"
+    rec.detection_classes = ["cat", "dog", "person"]
+    rec.duration = 3725
+    assert recording_title(rec) == "Cat & Dog +1 · Tue 18:08 · 1 h 2 min"
+    rec.detection_classes, rec.duration = [], 42
+    assert recording_title(rec) == "Recording · Tue 18:08 · 42 s"
+    rec.trigger, rec.status = "event", "recording"
+    assert recording_title(rec) == "Event · Tue 18:08"  # no length while it runs
+    rec.name = "Mimi's nap"
+    assert recording_title(rec) == "Mimi's nap" and str(rec).startswith("Mimi's nap (")
+
+
 # --- download ---------------------------------------------------------------------------------
 
 

@@ -1,7 +1,11 @@
 /* The recordings catalog (templates/recordings.html): GET /api/recordings/ (filters →
- * query), play via the download URL (HTTP Range makes seeking work), PATCH keep, DELETE
- * with the CSRF header. */
+ * query), play via the download URL (HTTP Range makes seeking work), PATCH keep and
+ * name (rename in place), DELETE with the CSRF header. Cards are titled by name or by
+ * what was seen, when and how long (title.js); a recording still running has a
+ * placeholder picture and no Delete. */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {renameButton} from "./rename.js";
+import {fileName, recordingTitle} from "./title.js";
 
 const grid = document.getElementById("grid"), empty = document.getElementById("empty");
 const form = document.getElementById("filters"), listError = document.getElementById("list-error");
@@ -31,7 +35,7 @@ function el(tag, attrs, text) {
   if (text !== undefined) e.textContent = text;  // never innerHTML: names are user text
   return e;
 }
-function label(rec) { return rec.name || rec.file.split("/").pop(); }
+function label(rec) { return recordingTitle(rec); }
 
 function query() {
   const data = new FormData(form), params = new URLSearchParams({limit: "48"});
@@ -49,18 +53,29 @@ function card(rec) {
   const c = el("article", {"class": "card", "data-testid": "recording-card", "data-id": rec.id});
   const thumb = el("button", {"type": "button", "class": "thumb", "aria-label": "Play " + label(rec),
                               "data-testid": "recording-play"});
-  if (rec.status !== "recording") {
+  const placeholder = (text) => el("span", {"class": "placeholder", "data-testid": "recording-placeholder"}, text);
+  if (rec.status === "recording") {
+    thumb.append(placeholder("● Recording now…"));  // no keyframe picture until it ends
+  } else {
     const img = el("img", {"src": rec.thumbnail_url, "alt": "", "loading": "lazy",
                            "data-testid": "recording-thumbnail"});
-    img.addEventListener("error", () => img.remove());
+    img.addEventListener("error", () => img.replaceWith(placeholder("No picture")));
     thumb.append(img);
   }
-  thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
+  if (rec.status !== "recording") thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
   thumb.addEventListener("click", () => play(rec));
   const body = el("div", {"class": "body"});
-  body.append(el("div", {"class": "name", "title": label(rec), "data-testid": "recording-name"}, label(rec)));
+  const nameRow = el("div", {"class": "name-row"});
+  const name = el("div", {"class": "name", "title": label(rec) + " (" + fileName(rec) + ")",
+                          "data-testid": "recording-name"}, label(rec));
+  nameRow.append(name);
+  if (grid.dataset.canChange === "1") {
+    nameRow.append(renameButton(rec, nameRow, name));
+  }
+  body.append(nameRow);
   body.append(el("div", {"class": "meta"}, rec.camera + " · " + fmtWhen(rec.started_at)));
-  body.append(el("div", {"class": "meta"}, fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
+  body.append(el("div", {"class": "meta"}, rec.status === "recording" ? "Still recording" :
+                 fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
                  (rec.width ? " · " + rec.width + "×" + rec.height : "")));
   const chips = el("div", {"class": "chips", "data-testid": "recording-chips"});
   chips.append(el("span", {"class": "chip " + rec.trigger, "data-testid": "recording-trigger"}, rec.trigger));
@@ -72,7 +87,6 @@ function card(rec) {
   const open = el("a", {"href": "/recordings/" + rec.id + "/", "data-testid": "recording-open"}, "Open");
   const download = el("a", {"href": rec.download_url, "download": ""}, "Download");
   const del = el("button", {"type": "button", "class": "delete", "data-testid": "recording-delete"}, "Delete");
-  del.disabled = rec.status === "recording";
   del.addEventListener("click", () => remove(rec, c, del));
   const keepLabel = el("label", {}, "");
   const keep = el("input", {"type": "checkbox", "data-testid": "recording-keep"});
@@ -81,7 +95,8 @@ function card(rec) {
   keepLabel.append(keep, document.createTextNode("Keep"));
   actions.append(open, download);
   // only roles that may (petcam_site/permissions.py): viewers neither delete nor keep
-  if (grid.dataset.canDelete === "1") actions.append(del);
+  // a running recording cannot be deleted (409): stop it first, from the live page
+  if (grid.dataset.canDelete === "1" && rec.status !== "recording") actions.append(del);
   if (grid.dataset.canChange === "1") actions.append(keepLabel);
   body.append(actions);
   c.append(thumb, body);

@@ -7,14 +7,22 @@
  * the nearest keyframe before that time shows (GET .../thumbnails/: one sprite for the
  * whole recording). The stored detector results (GET .../detections/?start=&end=, a
  * minute at a time) are drawn over each presented frame with the live page's drawing
- * (detections/box_drawing.js): the result at that frame's time (within 1.5 frames), or the
- * previous one for up to 1.5 sampling intervals (history is sampled, not every frame).
+ * (detections/box_drawing.js). A recording's own detection track ("source": "track":
+ * every detector result, on the file's clock) gives the result nearest the frame on
+ * screen, within one detector interval, else none. Older recordings only have the
+ * sampled history: the result at that frame's time (within 1.5 frames), or the previous
+ * one for up to 1.5 sampling intervals.
+ *
+ * The "Watch in VLC" box holds a signed HLS link (GET .../hls/link/): a player that
+ * cannot log in plays it as is; "Copy link" puts it on the clipboard.
  *
  * window.petcamPlayback, for tests: ready, duration, mediaTime (of the frame on screen),
  * result {time, frame_number}, boxes [{class_name, confidence, video, css}], content,
  * timeline, thumbnails, counts.
  */
 import * as draw from "../detections/box_drawing.js";
+import {renameButton} from "./rename.js";
+import {fileName, recordingTitle} from "./title.js";
 
 const root = document.getElementById("playback");
 const id = root.dataset.recording;
@@ -35,11 +43,12 @@ const MATCH_FRAMES = 1.5;
 
 const state = {
   ready: false, duration: 0, mediaTime: null, result: null, boxes: [], content: null,
-  timeline: null, thumbnails: null, recording: null,
+  timeline: null, thumbnails: null, recording: null, source: null, interval: null, hlsLink: null,
   counts: {frames: 0, windows: 0, matched: 0, held: 0, none: 0},
 };
 window.petcamPlayback = state;
 let fps = 30, sampleSeconds = 1, frameW = null, frameH = null;
+let source = "history", interval = 1;  // where results come from, seconds between them
 const windows = new Map();    // window number -> results (sorted) or a pending Promise
 
 function fail(text) { errorEl.textContent = text; errorEl.hidden = false; }
@@ -219,13 +228,18 @@ function windowResults(n) {
 function resultAt(t) {
   const n = Math.floor(t / WINDOW);
   const here = windowResults(n);
-  const near = (t - n * WINDOW < sampleSeconds + 1) ? windowResults(n - 1) : [];
+  const reach = source === "track" ? interval : 1.5 * sampleSeconds;
+  const near = (t - n * WINDOW < reach + 1) ? windowResults(n - 1) : [];
   if (t - n * WINDOW > WINDOW - 10) windowResults(n + 1);  // prefetch the next minute
   const candidates = [...(near || []), ...(here || [])];
   let nearest = null, held = null;
   for (const r of candidates) {
     if (nearest === null || Math.abs(r.time - t) < Math.abs(nearest.time - t)) nearest = r;
     if (r.time <= t && (held === null || r.time > held.time)) held = r;
+  }
+  if (source === "track") {  // every detector result is there: the nearest, or none
+    if (nearest && Math.abs(nearest.time - t) <= interval + 0.5 / fps) return [nearest, "matched"];
+    return [null, "none"];
   }
   if (nearest && Math.abs(nearest.time - t) <= MATCH_FRAMES / fps) return [nearest, "matched"];
   // the feed samples at the first result after each interval: allow for that lateness
@@ -278,6 +292,38 @@ function jumpDetection(direction) {
 document.getElementById("prev-det").addEventListener("click", () => jumpDetection(-1));
 document.getElementById("next-det").addEventListener("click", () => jumpDetection(1));
 
+// ---- a signed link for VLC and other players ------------------------------------------
+
+function inTime(seconds) {
+  const h = Math.floor(seconds / 3600), m = Math.round((seconds % 3600) / 60);
+  if (h >= 1) return "in about " + h + (h === 1 ? " hour" : " hours") + (m ? " " + m + " min" : "");
+  return "in " + Math.max(1, m) + " min";
+}
+async function setUpShare(rec) {
+  const box = document.getElementById("pb-share");
+  if (rec.format !== "mp4") return;  // raw .h264 has no HLS
+  let link;
+  try { link = await getJson(api + "hls/link/"); } catch (e) { return; }
+  const url = new URL(link.url, location.href).href;
+  const input = document.getElementById("pb-hls-url");
+  const said = document.getElementById("pb-hls-copied");
+  input.value = url;
+  document.getElementById("pb-hls-expiry").textContent = inTime(link.expires_in);
+  state.hlsLink = url;
+  input.addEventListener("focus", () => input.select());
+  document.getElementById("pb-hls-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(url);
+      said.textContent = "Copied. Paste it into VLC.";
+    } catch (e) {  // no clipboard access (an insecure origin, a refusal): let them copy
+      input.focus();
+      input.select();
+      said.textContent = "Press Ctrl+C (or long-press → Copy) to copy the selected link.";
+    }
+  });
+  box.hidden = false;
+}
+
 // ---- start -----------------------------------------------------------------------------
 
 async function start() {
@@ -292,15 +338,25 @@ async function start() {
   state.duration = rec.duration || timeline.duration || 0;
   fps = rec.duration > 0 && rec.frame_count > 1 ? rec.frame_count / rec.duration : 30;
   sampleSeconds = timeline.sample_seconds || 1;
+  source = timeline.source || "history";
+  interval = timeline.interval || sampleSeconds;
+  state.source = source;
+  state.interval = interval;
   frameW = rec.width;
   frameH = rec.height;
-  document.getElementById("pb-title").textContent = rec.name || rec.file.split("/").pop();
+  const title = document.getElementById("pb-title");
+  title.textContent = recordingTitle(rec);
+  document.title = recordingTitle(rec) + " · petcam";
+  if (root.dataset.canChange === "1") {  // rename in place, as on the recordings page
+    const row = document.getElementById("pb-name-row");
+    row.append(renameButton(rec, row, title, () => { document.title = recordingTitle(rec) + " · petcam"; }));
+  }
+  document.getElementById("pb-file").textContent = fileName(rec);
   document.getElementById("pb-meta").textContent = rec.camera + " · " +
     new Date(rec.started_at).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"}) +
     " · " + fmt(rec.duration) + (rec.width ? " · " + rec.width + "×" + rec.height : "");
   document.getElementById("pb-download").href = rec.download_url;
-  const hls = document.getElementById("pb-hls");
-  if (rec.format === "mp4") hls.href = api + "hls/index.m3u8"; else hls.remove();
+  setUpShare(rec);
   video.src = rec.download_url;
   renderAxis();
   renderTimeline(timeline);

@@ -1,5 +1,8 @@
-/* Record/Stop for the live camera: POST start/stop, poll the live figures every second. */
+/* Record/Stop for the live camera: POST start/stop, poll the live figures every second.
+ * When a recording ends (this Stop, or another tab, or the event trigger) a note says it
+ * was saved, with its title and a link to its playback page. */
 import {csrfToken} from "../../petcam/csrf.js";
+import {recordingTitle} from "../../recordings/title.js";
 
 // `bar` is the #recbar element (only rendered for roles that may record); `stage`
 // carries the camera and the CSRF token the page was rendered with.
@@ -11,7 +14,11 @@ export function startRecordButton(bar, stage) {
   const timer = bar.querySelector("#record-timer");
   const size = bar.querySelector("#record-size");
   const err = bar.querySelector("#record-error");
-  let recording = false, pollTimer = null, busy = false;
+  const saved = bar.querySelector("#record-saved");
+  const savedText = bar.querySelector("#record-saved-text");
+  const savedLink = bar.querySelector("#record-saved-link");
+  let recording = false, pollTimer = null, busy = false, shownId = null;
+  bar.querySelector("#record-saved-close").addEventListener("click", () => { saved.hidden = true; });
 
   function fmtTime(s) {
     s = Math.max(0, Math.floor(s || 0));
@@ -25,8 +32,23 @@ export function startRecordButton(bar, stage) {
     return (b / 1073741824).toFixed(2) + " GB";
   }
   function showError(text) { err.textContent = text || ""; err.hidden = !text; }
+  function showSaved(rec) {
+    if (!rec || rec.id === undefined || rec.id === shownId) return;
+    shownId = rec.id;
+    const failed = rec.status === "failed" || rec.status === "interrupted";
+    saved.classList.toggle("failed", failed);
+    savedText.textContent = failed ? "Recording ended with a problem (what was recorded is kept):"
+                                   : "Saved:";
+    savedLink.textContent = recordingTitle(rec);
+    savedLink.href = "/recordings/" + encodeURIComponent(rec.id) + "/";
+    savedLink.title = failed && rec.failure_reason ? rec.failure_reason : "Watch it";
+    saved.hidden = false;
+  }
   function render(s) {
+    const was = recording;
     recording = !!(s && s.recording);
+    if (recording) saved.hidden = true;
+    else if (was && s) showSaved(s.last);  // ended elsewhere (another tab, an event)
     btn.textContent = recording ? "■ Stop" : "● Record";
     btn.classList.toggle("recording", recording);
     btn.setAttribute("aria-pressed", recording ? "true" : "false");
@@ -62,6 +84,7 @@ export function startRecordButton(bar, stage) {
       });
       if (!r.ok) showError(await errorText(r));
       else if (op === "start/") { live.hidden = false; timer.textContent = fmtTime(0); size.textContent = fmtSize(0); }
+      else { live.hidden = true; showSaved(await r.json()); }
     } catch (e) {
       showError("Network error: " + e.message);
     } finally {
