@@ -35,7 +35,9 @@ SIM_ARGS = ("--width", "640", "--height", "360", "--bitrate", "800")
 SNAPSHOT_NAME = re.compile(r"^Kitchen corner \d{4}-\d\d-\d\d \d\d\.\d\d\.\d\d\.jpg$")
 # Every control a finger may need on the picture: its box, for the 44 px rule.
 CONTROL_BOXES_JS = """() => [...document.querySelectorAll(
-    '#controls button:not([hidden]), #details summary, .cameras-nav a')].map(e => {
+    '#controls button:not([hidden]), #details summary, .cameras-nav a')]
+  .filter(e => e.getClientRects().length > 0)  // inside a hidden note: not on screen
+  .map(e => {
   const r = e.getBoundingClientRect();
   return {id: e.id || e.textContent.trim(), w: r.width, h: r.height};
 })"""

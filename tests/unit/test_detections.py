@@ -218,10 +218,11 @@ def test_history_counts_per_class_per_bucket(api):
         "from": "2026-05-01T12:00:00Z", "to": "2026-05-01T12:04:00Z", "bucket": 60}).json()
     assert body["bucket_seconds"] == 60
     assert body["series"] == [
-        {"start": "2026-05-01T12:00:00+00:00", "counts": {"cat": 60}},
-        {"start": "2026-05-01T12:01:00+00:00", "counts": {"cat": 60, "dog": 60}},
-        {"start": "2026-05-01T12:02:00+00:00", "counts": {"cat": 60}},
-        {"start": "2026-05-01T12:03:00+00:00", "counts": {}},
+        {"start": "2026-05-01T12:00:00+00:00", "counts": {"cat": 60}, "sightings": {"cat": 1}},
+        {"start": "2026-05-01T12:01:00+00:00", "counts": {"cat": 60, "dog": 60},
+         "sightings": {"dog": 1}},  # the cat of 12:00 is still in view: the same sighting
+        {"start": "2026-05-01T12:02:00+00:00", "counts": {"cat": 60}, "sightings": {}},
+        {"start": "2026-05-01T12:03:00+00:00", "counts": {}, "sightings": {}},
     ]
 
 
