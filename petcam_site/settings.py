@@ -284,6 +284,11 @@ PETCAM_ICE_TIMEOUT = float(os.environ.get("PETCAM_ICE_TIMEOUT", "8"))
 PETCAM_PEER_SILENCE_TIMEOUT = float(os.environ.get("PETCAM_PEER_SILENCE_TIMEOUT", "10"))
 PETCAM_ICE_SERVERS = json.loads(os.environ.get("PETCAM_ICE_SERVERS", "[]"))
 PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
+# Live over WebSocket + MSE: fragments a browser may have unacknowledged before the worker
+# stops sending (its queue then overflows and skips to the next IDR, like a slow peer).
+PETCAM_MSE_WINDOW_FRAMES = env_int("PETCAM_MSE_WINDOW_FRAMES", 30)
+if PETCAM_MSE_WINDOW_FRAMES < 1:
+    raise ImproperlyConfigured("PETCAM_MSE_WINDOW_FRAMES must be at least 1")
 # RTP payload size: aiortc's 1300 gives ~1336-byte datagrams, too big for a 1280 VPN MTU.
 PETCAM_RTP_PACKET_MAX = env_int("PETCAM_RTP_PACKET_MAX", 1200)
 # Benchmark switches: packetize once for all viewers; start viewers from the cached GOP.

@@ -101,7 +101,8 @@ class MediaWorker:
                                     replay_gop=settings.PETCAM_GOP_REPLAY,
                                     lean_sender=settings.PETCAM_LEAN_SENDER,
                                     pacing=settings.PETCAM_PACING,
-                                    catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000)
+                                    catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000,
+                                    mse_window_frames=settings.PETCAM_MSE_WINDOW_FRAMES)
         aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)
         self._part_factories = registry.camera_part_factories()
         for camera in cameras:
@@ -239,6 +240,15 @@ class MediaWorker:
                 log.warning("could not reply to %s", reply_to, exc_info=True)
 
     @staticmethod
+    def _socket_sender(channel: str):
+        """An MSE viewer's fragments go to its socket's consumer, wherever that runs."""
+        layer = get_channel_layer()
+
+        async def send(message: dict) -> None:
+            await layer.send(channel, message)
+        return send
+
+    @staticmethod
     def _clock_publisher(slug: str):
         async def publish(clock: dict) -> None:
             try:
@@ -279,6 +289,22 @@ class MediaWorker:
                                              else None)
                 return {"result": {"type": "answer", "sdp": session.pc.localDescription.sdp,
                                    "session": session.id}}
+            if op == "mse.open":  # a WebSocket viewer (streaming/mse_consumer.py)
+                channel = args.get("channel")
+                if not isinstance(channel, str) or not channel:
+                    return {"error": "invalid_request", "detail": "mse.open needs the "
+                                                                  "socket's channel"}
+                credential = args.get("credential")
+                session = await served.viewers.open_mse(
+                    self._socket_sender(channel), owner=user_id_arg(args),
+                    credential=credential if isinstance(credential, str) else None)
+                return {"result": {"session": session.id}}
+            if op == "mse.ack":  # fire and forget: no reply_to
+                seq = args.get("seq")
+                served.viewers.mse_ack(str(args.get("session", "")),
+                                       seq if isinstance(seq, int) else None,
+                                       user_id_arg(args))
+                return {"result": {}}
             if op == "close":
                 if await served.viewers.close(str(args.get("session", "")), user_id_arg(args),
                                               may_end_any=args.get("may_end_any") is True):
