@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from streaming.media.shm import segment as shm_segment
+from tests.support.mse_client import MseClient
 from tests.support.processes import site_env, start_simulator, start_worker, wait_for
 from tests.support.services import redis_url_or_skip, scratch_postgres_database
 from tests.support.webrtc_client import (
@@ -105,6 +106,29 @@ def test_offer_over_redis_is_answered_by_the_separate_worker(production):
 
     asyncio.run(run())
     assert site.viewers()["count"] == 0
+
+
+def test_mse_fragments_cross_redis_from_the_separate_worker(production):
+    """WS /ws/cameras/default/mse/ in daphne; the fragments come from the worker process
+    over the Redis channel layer, acknowledgements go back the same way."""
+    site = production
+
+    async def run() -> None:
+        client = await MseClient(site.base, site.token).connect()
+        try:
+            await client.wait_fragments(90)  # 3 s: far past the window, so acks work
+            status = await asyncio.to_thread(site.status)
+            assert status["process"]["pid"] == site.worker.popen.pid != site.proc.popen.pid
+            mse = [s for s in status["viewers"]["sessions"] if s["transport"] == "mse"]
+            assert len(mse) == 1 and mse[0]["frames_sent"] >= 90 and mse[0]["dropped"] == 0
+        finally:
+            await client.close()
+        frames = client.decode()
+        assert len(frames) == len(client.fragments)
+        assert {(f.width, f.height) for f in frames} == {(320, 240)}
+
+    asyncio.run(run())
+    wait_for(lambda: site.viewers()["count"] == 0, 10, "the MSE viewer to end with its socket")
 
 
 def offer_body(site) -> bytes:
