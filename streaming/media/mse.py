@@ -11,6 +11,11 @@ the session stops taking from its hub queue, the queue overflows and skips to th
 IDR, counted, exactly like a slow WebRTC viewer. No acknowledgement (the browser also
 acknowledges every few seconds when idle) for `silence_timeout` ends the session.
 
+Each fragment goes out when the next frame arrives, so its duration is exact: browsers
+take a decode time more than twice the previous frame's duration later as a
+discontinuity and drop everything up to the next IDR (Chromium's frame processor), and a
+guessed duration meets that with any camera hiccup. The cost is one frame interval.
+
 Media time is camera time: a frame's decode time is (camera timestamp - camera_base) at
 90 kHz, and the init message says camera_base, so the page maps a video frame's
 mediaTime to the camera clock and draws the detection boxes of that frame.
@@ -32,7 +37,7 @@ from streaming.media.types import AccessUnit
 
 log = logging.getLogger("petcam.viewer")
 
-MAX_FRAME_TICKS = fmp4.TIMESCALE  # a sample lasts at most 1 s (camera paused meanwhile)
+MAX_FRAME_TICKS = fmp4.TIMESCALE  # a guessed duration (last frame of a stream) is at most 1 s
 DEFAULT_FRAME_TICKS = fmp4.TIMESCALE // 30
 TIMELINE_JUMP = 5.0  # s: camera time jumping further (restart, long pause) starts anew
 
@@ -40,15 +45,15 @@ Send = Callable[[dict], Awaitable[None]]
 
 
 class MseTimeline:
-    """Decode times and durations (90 kHz) of a stream of access units; new_init() says
-    when the browser needs a new init segment (first IDR, new SPS, camera clock jump)."""
+    """Decode times (90 kHz) of a stream of access units; new_init() says when the browser
+    needs a new init segment (first IDR, new SPS, camera clock jump)."""
 
     def __init__(self) -> None:
         self.track: fmp4.TrackInfo | None = None
         self.camera_base = 0.0
+        self.interval = DEFAULT_FRAME_TICKS  # between the two latest frames, capped
         self._last_ts: float | None = None
         self._last_dts = -1
-        self._interval = DEFAULT_FRAME_TICKS
 
     def new_init(self, au: AccessUnit) -> fmp4.TrackInfo | None:
         """The TrackInfo to (re)initialise with before `au`, or None to go on."""
@@ -65,17 +70,15 @@ class MseTimeline:
         self._last_ts, self._last_dts = None, -1
         return track
 
-    def times(self, au: AccessUnit) -> tuple[int, int]:
-        """(decode time, duration) of `au`; strictly rising even if the clock is not."""
+    def dts(self, au: AccessUnit) -> int:
+        """Decode time of `au`; strictly rising even if the camera clock is not."""
         dts = round((au.timestamp - self.camera_base) * fmp4.TIMESCALE)
-        if self._last_ts is not None and dts > self._last_dts:
-            # The sample's own duration is not known until the next frame: the last
-            # interval is the best guess (the next fragment's decode time is exact).
-            self._interval = min(dts - self._last_dts, MAX_FRAME_TICKS)
         if dts <= self._last_dts:
             dts = self._last_dts + 1
+        if self._last_dts >= 0:
+            self.interval = min(dts - self._last_dts, MAX_FRAME_TICKS)
         self._last_ts, self._last_dts = au.timestamp, dts
-        return dts, self._interval
+        return dts
 
 
 class MseSession:
@@ -106,6 +109,7 @@ class MseSession:
         self._send = send
         self._on_closed = on_closed
         self._timeline = MseTimeline()
+        self._held: tuple[AccessUnit, int] | None = None  # sent once the next frame is in
         self._seq = 0  # of the last message sent (init or fragment)
         self._acked = 0
         self._in_flight: deque[tuple[int, int]] = deque()  # (seq, bytes) not acknowledged
@@ -167,6 +171,7 @@ class MseSession:
     async def _forward(self, au: AccessUnit) -> None:
         track = self._timeline.new_init(au)
         if track is not None:
+            await self._send_held(self._timeline.interval)  # the old stream's last frame
             self.inits_sent += 1
             await self._emit({"type": "mse.init", "mime": track.mime, "width": track.width,
                               "height": track.height,
@@ -174,7 +179,16 @@ class MseSession:
                               "data": fmp4.init_segment(track)})
         elif self._timeline.track is None:
             return  # no init yet: nothing before the first IDR is decodable
-        dts, duration = self._timeline.times(au)
+        dts = self._timeline.dts(au)
+        if self._held is not None:
+            await self._send_held(dts - self._held[1])
+        self._held = (au, dts)
+
+    async def _send_held(self, duration: int) -> None:
+        if self._held is None:
+            return
+        au, dts = self._held
+        self._held = None
         data = fmp4.fragment(self._seq + 1, dts, duration, fmp4.avcc_sample(au.data), au.is_idr)
         await self._emit({"type": "mse.fragment", "data": data})
         self.frames_sent += 1

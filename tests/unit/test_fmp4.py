@@ -18,16 +18,19 @@ from tests.support.recordings import camera_units
 
 
 def build(units, timeline: MseTimeline | None = None) -> tuple[list[bytes], list[int]]:
-    """Init segments and fragments as an MSE session emits them; the decode times."""
+    """Init segments and fragments as an MSE session emits them (each frame's duration
+    from the next one's decode time); the decode times."""
     timeline = timeline or MseTimeline()
     out, times = [], []
-    for seq, au in enumerate(units, 1):
+    for au in units:
         track = timeline.new_init(au)
         if track is not None:
             out.append(fmp4.init_segment(track))
-        dts, duration = timeline.times(au)
-        times.append(dts)
-        out.append(fmp4.fragment(seq, dts, duration, fmp4.avcc_sample(au.data), au.is_idr))
+        times.append(timeline.dts(au))
+    for seq, au in enumerate(units, 1):
+        duration = times[seq] - times[seq - 1] if seq < len(units) else timeline.interval
+        out.append(fmp4.fragment(seq, times[seq - 1], duration,
+                                 fmp4.avcc_sample(au.data), au.is_idr))
     return out, times
 
 
@@ -82,10 +85,10 @@ def test_a_new_stream_or_a_clock_jump_needs_a_new_init():
     timeline = MseTimeline()
     units = camera_units(320, 240, n=30, gop=10)
     assert timeline.new_init(units[0]) is not None
-    timeline.times(units[0])
-    assert [timeline.new_init(u) for u in units[1:20]] == [None] * 19  # same stream, IDR too
+    timeline.dts(units[0])
     for au in units[1:20]:
-        timeline.times(au)
+        assert timeline.new_init(au) is None  # same stream, IDR or not
+        timeline.dts(au)
     restarted = replace(units[20], timestamp=units[0].timestamp - 100)  # clock went back
     assert timeline.new_init(restarted) is not None
     bigger = camera_units(640, 360, n=1)[0]
@@ -96,9 +99,9 @@ def test_decode_times_rise_even_when_the_camera_clock_does_not():
     timeline = MseTimeline()
     units = camera_units(320, 240, n=3)
     timeline.new_init(units[0])
-    t0, _ = timeline.times(units[0])
-    t1, d1 = timeline.times(replace(units[1], timestamp=units[0].timestamp))  # repeated stamp
-    assert t1 == t0 + 1 and d1 > 0
+    t0 = timeline.dts(units[0])
+    t1 = timeline.dts(replace(units[1], timestamp=units[0].timestamp))  # repeated stamp
+    assert t1 == t0 + 1 and timeline.interval == 1
 
 
 def test_bad_input_is_refused_clearly():
