@@ -42,11 +42,15 @@ def fragment_is_sync(fragment: bytes) -> bool:
 
 class MseClient:
     def __init__(self, base: str, token: str | None = None, *, camera: str = "default",
-                 cookies: Client | None = None, ack: bool = True) -> None:
+                 cookies: Client | None = None, ack: bool = True, keep: bool = True) -> None:
         self.url = mse_url(base, camera, token)
         self.origin = base
         self.cookies = cookies
         self.ack = ack
+        self.keep = keep  # False: count fragments and bytes only (benchmarks)
+        self.count = 0
+        self.inits = 0
+        self.bytes = 0
         self.texts: list[dict] = []  # every text message
         self.init: dict | None = None
         self.init_segment: bytes | None = None
@@ -70,6 +74,7 @@ class MseClient:
         return self
 
     async def _read(self) -> None:
+        expect_init = False
         try:
             async for message in self._ws:
                 if isinstance(message, str):
@@ -77,13 +82,20 @@ class MseClient:
                     self.texts.append(text)
                     if text["type"] == "init":
                         self.init, self.seq = text, text["seq"] - 1
+                        self.inits += 1
+                        expect_init = True
                     continue
                 self.seq += 1
-                if self.init_segment is None:
-                    self.init_segment = message
+                self.bytes += len(message)
+                if expect_init:
+                    expect_init = False
+                    if self.init_segment is None:  # a new stream's init is only counted
+                        self.init_segment = message
                 else:
-                    self.fragments.append(message)
-                    self.received_at.append(time.monotonic())
+                    self.count += 1
+                    if self.keep:
+                        self.fragments.append(message)
+                        self.received_at.append(time.monotonic())
                 if self.ack and self.seq % ACK_EVERY == 0:
                     await self.send({"type": "ack", "seq": self.seq})
         except websockets.ConnectionClosed:

@@ -17,9 +17,12 @@
 
 const ACK_EVERY = 5;             // fragments between acknowledgements
 const ACK_IDLE_MS = 2000;        // keep-alive: the server ends a silent socket
-const LAG_JUMP_S = 1.5;          // behind the live edge by more: jump
-const LAG_FAST_S = 0.5;          // by more than this: play a little faster
-const LIVE_EDGE_S = 0.15;        // where a jump lands, behind the newest frame
+// Behind the live edge (the newest frame in the buffer): a small margin absorbs network
+// jitter; more is caught up by playing 15 % faster, much more by a jump.
+const LAG_JUMP_S = 1.0;          // behind by more: jump
+const LAG_FAST_S = 0.25;         // behind by more: play faster until back at LIVE_EDGE_S
+const LIVE_EDGE_S = 0.1;         // where a jump lands, behind the newest frame
+const FAST_RATE = 1.15;
 const KEEP_BEHIND_S = 10;        // buffer kept behind the playhead
 const TRIM_EVERY_MS = 5000;
 
@@ -28,10 +31,12 @@ export function mseSupported() {
 }
 
 // `events`: onOpen(), onError({code, detail}), onClosed(closeCode, reason)
-export function startMse(video, camera, events) {
+// `options.token`: an API token instead of the page's login (benchmarks, other clients)
+export function startMse(video, camera, events, options = {}) {
   const MediaSourceClass = window.ManagedMediaSource || window.MediaSource;
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
-  const ws = new WebSocket(scheme + location.host + "/ws/cameras/" + encodeURIComponent(camera) + "/mse/");
+  const query = options.token ? "?token=" + encodeURIComponent(options.token) : "";
+  const ws = new WebSocket(scheme + location.host + "/ws/cameras/" + encodeURIComponent(camera) + "/mse/" + query);
   ws.binaryType = "arraybuffer";
 
   const mse = {
@@ -134,8 +139,10 @@ export function startMse(video, camera, events) {
       if (!needEdge) mse.jumps++;
       needEdge = false;
       video.play().catch(() => {});
-    } else {
-      video.playbackRate = lag > LAG_FAST_S ? 1.1 : 1;
+    } else if (lag > LAG_FAST_S) {
+      video.playbackRate = FAST_RATE;
+    } else if (lag <= LIVE_EDGE_S) {
+      video.playbackRate = 1;
     }
   }
 
@@ -175,7 +182,7 @@ export function startMse(video, camera, events) {
 
   const timers = [
     setInterval(() => { if (performance.now() - lastAckAt >= ACK_IDLE_MS) ack(); }, 500),
-    setInterval(() => { if (!needEdge) keepLive(); }, 500),
+    setInterval(() => { if (!needEdge) keepLive(); }, 200),
     setInterval(() => trim(KEEP_BEHIND_S), TRIM_EVERY_MS),
   ];
 
