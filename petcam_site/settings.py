@@ -141,6 +141,10 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
                 # Several petcam installs (or test runs) can share one Redis.
                 "prefix": os.environ.get("PETCAM_CHANNEL_PREFIX", "petcam"),
+                # Every socket of one daphne process shares one inbox key ("specific.*"),
+                # capacity 100 by default: ten live-over-WebSocket viewers, each with
+                # PETCAM_MSE_WINDOW_FRAMES fragments in flight, need more.
+                "channel_capacity": {"specific.*": 2000},
             },
         }
     }

@@ -42,6 +42,11 @@ DEFAULT_FRAME_TICKS = fmp4.TIMESCALE // 30
 TIMELINE_JUMP = 5.0  # s: camera time jumping further (restart, long pause) starts anew
 
 Send = Callable[[dict], Awaitable[None]]
+BUSY_RETRY = 0.02  # s between tries while the path to the socket is full
+
+
+class SocketBusy(Exception):  # noqa: N818 - a state, not a failure
+    """Raised by a Send: the way to the socket is full now (try again shortly)."""
 
 
 class MseTimeline:
@@ -105,6 +110,7 @@ class MseSession:
         self.frames_sent = 0
         self.bytes_sent = 0
         self.inits_sent = 0
+        self.busy_waits = 0  # times the way to the socket was full (the queue fills meanwhile)
         self.first_frame_at: float | None = None
         self._send = send
         self._on_closed = on_closed
@@ -204,7 +210,15 @@ class MseSession:
             self.last_ack = time.monotonic()  # the silence clock runs from the first unacked
         self._in_flight.append((self._seq, size))
         self._in_flight_bytes += size
-        await self._send(message)
+        while True:
+            try:
+                await self._send(message)
+                return
+            except SocketBusy:
+                # A slow path to the socket is a slow socket: wait, while the hub queue
+                # fills and skips to the next IDR; silence ends the session (health_check).
+                self.busy_waits += 1
+                await asyncio.sleep(BUSY_RETRY)
 
     async def close(self, reason: str) -> None:
         if self.closed:
@@ -242,5 +256,6 @@ class MseSession:
             "overflows": self.sink.stats.overflows,
             "in_flight": len(self._in_flight),
             "inits": self.inits_sent,
+            "busy_waits": self.busy_waits,
             "age_s": round(time.monotonic() - self.created, 1),
         }

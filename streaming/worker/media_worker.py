@@ -17,11 +17,13 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
 from streaming import metric_families
 from streaming.media.burst_log import BurstLog
+from streaming.media.mse import SocketBusy
 from streaming.media.pipeline import CameraPipeline
 from streaming.media.types import CameraConfig, MediaError
 from streaming.media.webrtc import aiortc_compat
@@ -245,7 +247,10 @@ class MediaWorker:
         layer = get_channel_layer()
 
         async def send(message: dict) -> None:
-            await layer.send(channel, message)
+            try:
+                await layer.send(channel, message)
+            except ChannelFull as exc:  # daphne is behind: backpressure, not an error
+                raise SocketBusy(channel) from exc
         return send
 
     @staticmethod
