@@ -1,6 +1,7 @@
 """Live video over WebSocket + MSE in a real headless Chromium, when WebRTC cannot work.
 
-1. RTCPeerConnection removed by an init script: the page goes straight to WS
+1. RTCPeerConnection removed by an init script, and MediaSource offered only as
+   ManagedMediaSource (what iOS Safari has): the page goes straight to WS
    /ws/cameras/default/mse/, the picture plays (the simulator's frame numbers advance,
    640x360) and the detection boxes sit on the pet frame by frame (the IoU check of
    test_browser_detections, same sampling).
@@ -22,6 +23,9 @@ pytestmark = pytest.mark.browser
 SIM_ARGS = ("--fps", "30", "--bitrate", "1500", "--profile", "main", "--detect-fps", "30",
             "--width", "640", "--height", "360")
 NO_WEBRTC = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;"
+# iOS Safari (17.1+): no MediaSource, a ManagedMediaSource. Chromium has only the former;
+# under the other name it exercises the page's choice (and its remote-playback switch).
+IOS_LIKE = NO_WEBRTC + "window.ManagedMediaSource = window.MediaSource; delete window.MediaSource;"
 HANGING_WEBRTC = """
 window.RTCPeerConnection = class extends window.RTCPeerConnection {
   setRemoteDescription() { return new Promise(() => {}); }  // ICE never starts
@@ -55,15 +59,17 @@ def open_live(pw, site, init_script: str):
 
 def test_without_webrtc_the_video_plays_over_the_websocket_and_boxes_draw(site):
     with sync_playwright() as pw:
-        browser, page = open_live(pw, site, NO_WEBRTC)
+        browser, page = open_live(pw, site, IOS_LIKE)
         try:
             assert page.evaluate("typeof window.RTCPeerConnection") == "undefined"
+            assert page.evaluate("typeof window.MediaSource") == "undefined"
             page.wait_for_function("() => document.getElementById('video').videoWidth === 640",
                                    timeout=20_000)
             expect(page.get_by_test_id("transport")).to_have_text("WebSocket")
             expect(page.get_by_test_id("connection")).to_have_text("connected")
             assert page.evaluate("petcamPlayer.transport") == "mse"
             assert page.evaluate("document.getElementById('video').videoHeight") == 360
+            assert page.evaluate("document.getElementById('video').disableRemotePlayback")
             # The picture moves: the frame number drawn into it goes up.
             first = page.wait_for_function(READ_VIDEO_FRAME_CODE, timeout=10_000).json_value()
             page.wait_for_timeout(1000)

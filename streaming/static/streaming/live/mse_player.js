@@ -33,7 +33,7 @@ export function mseSupported() {
 // `events`: onOpen(), onError({code, detail}), onClosed(closeCode, reason)
 // `options.token`: an API token instead of the page's login (benchmarks, other clients)
 export function startMse(video, camera, events, options = {}) {
-  const MediaSourceClass = window.ManagedMediaSource || window.MediaSource;
+  const MediaSourceClass = window.MediaSource || window.ManagedMediaSource;
   const scheme = location.protocol === "https:" ? "wss://" : "ws://";
   const query = options.token ? "?token=" + encodeURIComponent(options.token) : "";
   const ws = new WebSocket(scheme + location.host + "/ws/cameras/" + encodeURIComponent(camera) + "/mse/" + query);
