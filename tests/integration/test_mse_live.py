@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.mse_client import MseClient, fragment_is_sync, fragment_time
 from tests.support.processes import site_env
-from tests.support.webrtc_client import WebRtcClient, running_site, simulated_camera
+from tests.support.webrtc_client import WebRtcClient, http, running_site, simulated_camera
 
 QUEUE_FRAMES = 10
 SILENCE = 4
@@ -105,6 +105,25 @@ def test_a_browser_that_stops_acknowledging_skips_to_an_idr_then_ends(site):
             assert await client.ended(timeout=SILENCE + 5) == 4000
             assert client.texts[-1]["type"] == "closed"
             assert "acknowledgement" in client.texts[-1]["reason"]
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_ending_the_session_over_http_closes_the_socket(site):
+    async def run() -> None:
+        client = await MseClient(site.base, site.token).connect()
+        try:
+            await client.wait_fragments(3)
+            session = next(s["session"] for s in await asyncio.to_thread(sessions, site)
+                           if s["transport"] == "mse")
+            reply = await asyncio.to_thread(
+                http, "DELETE", f"{site.base}/api/cameras/default/webrtc/{session}/", None,
+                {"Authorization": f"Bearer {site.token}"})
+            assert reply.status == 204, reply.body
+            assert await client.ended() == 4000
+            assert client.texts[-1] == {"type": "closed", "reason": "closed by client"}
         finally:
             await client.close()
 
