@@ -37,9 +37,9 @@ ACK_TTL = 5.0  # s: an acknowledgement older than this is useless to the worker
 
 class MseConsumer(CameraConsumer):
     JOINS_CAMERA_GROUP = False  # this socket carries video only; events use the other one
+    session: str | None = None  # the worker's MSE session while it streams here
 
     async def admitted(self) -> None:
-        self.session: str | None = None
         try:
             result = await call_worker(self.camera, "mse.open",
                                        timeout=settings.PETCAM_SIGNALING_TIMEOUT,
@@ -55,6 +55,10 @@ class MseConsumer(CameraConsumer):
             await self._end_sessions()
             return
         self.session = result["session"]
+
+    async def _end_sessions(self) -> None:
+        self.session = None  # from now on, nothing more to this socket
+        await super()._end_sessions()
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         kind = content.get("type")
@@ -85,6 +89,8 @@ class MseConsumer(CameraConsumer):
     # From the worker. No database in sight: skip Channels' per-event hop to the sync thread.
     async def dispatch(self, message: dict) -> None:
         kind = message.get("type", "")
+        if kind.startswith("mse.") and self.session is None:
+            return  # refused, revoked or ended: late fragments go nowhere
         if kind == "mse.fragment":
             await self.send(bytes_data=message["data"])
         elif kind == "mse.init":
