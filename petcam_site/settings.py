@@ -142,6 +142,10 @@ if REDIS_URL:
                 "hosts": [{"address": REDIS_URL, "socket_timeout": 10}],
                 # Several petcam installs (or test runs) can share one Redis.
                 "prefix": os.environ.get("PETCAM_CHANNEL_PREFIX", "petcam"),
+                # Every socket of one daphne process shares one inbox key ("specific.*"),
+                # capacity 100 by default: ten live-over-WebSocket viewers, each with
+                # PETCAM_MSE_WINDOW_FRAMES fragments in flight, need more.
+                "channel_capacity": {"specific.*": 2000},
             },
         }
     }
@@ -308,6 +312,11 @@ except ValueError as exc:  # json.JSONDecodeError is one too
     raise ImproperlyConfigured(f"ICE servers: {exc}") from exc
 PETCAM_WORKER_TURN = env_bool("PETCAM_WORKER_TURN", False)
 PETCAM_VIEWER_QUEUE_FRAMES = env_int("PETCAM_VIEWER_QUEUE_FRAMES", 90)
+# Live over WebSocket + MSE: fragments a browser may have unacknowledged before the worker
+# stops sending (its queue then overflows and skips to the next IDR, like a slow peer).
+PETCAM_MSE_WINDOW_FRAMES = env_int("PETCAM_MSE_WINDOW_FRAMES", 30)
+if PETCAM_MSE_WINDOW_FRAMES < 1:
+    raise ImproperlyConfigured("PETCAM_MSE_WINDOW_FRAMES must be at least 1")
 # RTP payload size: aiortc's 1300 gives ~1336-byte datagrams, too big for a 1280 VPN MTU.
 PETCAM_RTP_PACKET_MAX = env_int("PETCAM_RTP_PACKET_MAX", 1200)
 # Benchmark switches: packetize once for all viewers; start viewers from the cached GOP.

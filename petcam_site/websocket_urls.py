@@ -6,6 +6,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.urls import path, re_path
 
 from streaming.consumers import CameraConsumer
+from streaming.mse_consumer import MseConsumer
 
 CLOSE_NO_SUCH_PATH = 4404
 
@@ -24,5 +25,6 @@ class UnknownPath(AsyncWebsocketConsumer):
 
 websocket_urlpatterns = [
     path("ws/cameras/<slug:camera>/", CameraConsumer.as_asgi()),
+    path("ws/cameras/<slug:camera>/mse/", MseConsumer.as_asgi()),
     re_path(r"", UnknownPath.as_asgi()),  # last: everything else
 ]

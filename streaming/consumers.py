@@ -71,6 +71,8 @@ async def session_user(session_key: str | None):
 
 
 class CameraConsumer(AsyncJsonWebsocketConsumer):
+    JOINS_CAMERA_GROUP = True  # status, detections and clock events of the camera
+
     async def connect(self) -> None:
         self.camera = self.scope["url_route"]["kwargs"]["camera"]
         self.sessions: set[str] = set()
@@ -101,11 +103,16 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         self._password_hash = user.get_session_auth_hash()
         self.group = camera_group(self.camera)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        if self.JOINS_CAMERA_GROUP:
+            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
         if settings.PETCAM_WS_RECHECK_SECONDS > 0:
             self._recheck = asyncio.create_task(self._recheck_every(
                 settings.PETCAM_WS_RECHECK_SECONDS), name=f"ws-recheck-{self.channel_name}")
+        await self.admitted()
+
+    async def admitted(self) -> None:
+        """The socket's user may watch the camera (a subclass starts its work here)."""
 
     async def _refuse(self, refusal: str, detail: str | None = None) -> None:
         text, close_code = REFUSALS.get(refusal, REFUSALS["unknown_camera"])
@@ -177,7 +184,8 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
     async def _leave_groups(self) -> None:
         if self.group is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        if self.JOINS_CAMERA_GROUP:
+            await self.channel_layer.group_discard(self.group, self.channel_name)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
         self.group = None
 

@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from channels.exceptions import ChannelFull
 from channels.layers import get_channel_layer
 from django.conf import settings
 
@@ -25,6 +26,7 @@ from streaming import metric_families
 from streaming.ice_servers import worker_ice_servers
 from streaming.media.burst_log import BurstLog
 from streaming.media.day_night import CameraSwitch
+from streaming.media.mse import SocketBusy
 from streaming.media.pipeline import CameraPipeline
 from streaming.media.types import CameraConfig, MediaError
 from streaming.media.webrtc import aiortc_compat
@@ -106,7 +108,8 @@ class MediaWorker:
                                     replay_gop=settings.PETCAM_GOP_REPLAY,
                                     lean_sender=settings.PETCAM_LEAN_SENDER,
                                     pacing=settings.PETCAM_PACING,
-                                    catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000)
+                                    catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000,
+                                    mse_window_frames=settings.PETCAM_MSE_WINDOW_FRAMES)
         aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)
         aiortc_compat.install_prompt_triggered_checks()  # ~0.5 s less through TURN
         self._part_factories = registry.camera_part_factories()
@@ -247,6 +250,18 @@ class MediaWorker:
                 log.warning("could not reply to %s", reply_to, exc_info=True)
 
     @staticmethod
+    def _socket_sender(channel: str):
+        """An MSE viewer's fragments go to its socket's consumer, wherever that runs."""
+        layer = get_channel_layer()
+
+        async def send(message: dict) -> None:
+            try:
+                await layer.send(channel, message)
+            except ChannelFull as exc:  # daphne is behind: backpressure, not an error
+                raise SocketBusy(channel) from exc
+        return send
+
+    @staticmethod
     def _clock_publisher(slug: str):
         async def publish(clock: dict) -> None:
             try:
@@ -302,6 +317,22 @@ class MediaWorker:
                                              else None)
                 return {"result": {"type": "answer", "sdp": session.pc.localDescription.sdp,
                                    "session": session.id}}
+            if op == "mse.open":  # a WebSocket viewer (streaming/mse_consumer.py)
+                channel = args.get("channel")
+                if not isinstance(channel, str) or not channel:
+                    return {"error": "invalid_request", "detail": "mse.open needs the "
+                                                                  "socket's channel"}
+                credential = args.get("credential")
+                session = await served.viewers.open_mse(
+                    self._socket_sender(channel), owner=user_id_arg(args),
+                    credential=credential if isinstance(credential, str) else None)
+                return {"result": {"session": session.id}}
+            if op == "mse.ack":  # fire and forget: no reply_to
+                seq = args.get("seq")
+                served.viewers.mse_ack(str(args.get("session", "")),
+                                       seq if isinstance(seq, int) else None,
+                                       user_id_arg(args))
+                return {"result": {}}
             if op == "close":
                 if await served.viewers.close(str(args.get("session", "")), user_id_arg(args),
                                               may_end_any=args.get("may_end_any") is True):

@@ -74,7 +74,8 @@ def collect(camera: str, pipeline: CameraPipeline, viewers: Viewers,
             skipped, camera, out, ("reason",))
     out.extend(source_families(status, camera))
 
-    gauge("petcam_viewers", "Connected or connecting WebRTC viewers.", len(viewers.sessions),
+    gauge("petcam_viewers", "Connected or connecting viewers (WebRTC and WebSocket/MSE).",
+          len(viewers.sessions),
           camera, out)
     gauge("petcam_viewers_max", "Viewer limit.", viewers.limits.max_viewers, camera, out)
     gauge("petcam_viewers_pending", "Viewers answered or being answered, not connected yet.",

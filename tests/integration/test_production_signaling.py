@@ -18,6 +18,7 @@ import uuid
 import pytest
 
 from streaming.media.shm import segment as shm_segment
+from tests.support.mse_client import MseClient
 from tests.support.processes import site_env, start_simulator, start_worker, wait_for
 from tests.support.services import redis_url_or_skip, scratch_postgres_database
 from tests.support.webrtc_client import (
@@ -105,6 +106,33 @@ def test_offer_over_redis_is_answered_by_the_separate_worker(production):
 
     asyncio.run(run())
     assert site.viewers()["count"] == 0
+
+
+def test_mse_fragments_cross_redis_from_the_separate_worker(production):
+    """WS /ws/cameras/default/mse/ in daphne; the fragments come from the worker process
+    over the Redis channel layer, acknowledgements go back the same way. Four sockets in
+    one daphne share its Redis inbox: their GOP replays at once must all get through."""
+    site = production
+
+    async def run() -> None:
+        clients = [MseClient(site.base, site.token) for _ in range(4)]
+        await asyncio.gather(*(c.connect() for c in clients))
+        try:
+            # 3 s: far past the window, so acknowledgements work
+            await asyncio.gather(*(c.wait_fragments(90) for c in clients))
+            status = await asyncio.to_thread(site.status)
+            assert status["process"]["pid"] == site.worker.popen.pid != site.proc.popen.pid
+            mse = [s for s in status["viewers"]["sessions"] if s["transport"] == "mse"]
+            assert len(mse) == 4 and min(s["frames_sent"] for s in mse) >= 90, mse
+        finally:
+            await asyncio.gather(*(c.close() for c in clients))
+        for client in clients:
+            frames = client.decode()
+            assert len(frames) == len(client.fragments)
+            assert {(f.width, f.height) for f in frames} == {(320, 240)}
+
+    asyncio.run(run())
+    wait_for(lambda: site.viewers()["count"] == 0, 10, "the MSE viewers to end with their sockets")
 
 
 def offer_body(site) -> bytes:

@@ -29,6 +29,7 @@ import pytest
 import websockets
 
 from streaming.media.shm import segment as shm_segment
+from tests.support.mse_client import MseClient
 from tests.support.processes import Client, manage, site_env, start_simulator, start_worker
 from tests.support.services import redis_url_or_skip, scratch_postgres_database
 from tests.support.webrtc_client import (
@@ -209,17 +210,27 @@ def test_a_revoked_token_closes_its_sockets_and_ends_its_video_only(site):
         by_cookie = await Socket.open(site, cookies=page)
         on_cookie = await by_cookie.offer()  # video opened over the page's socket
         video = await watch(site, token, "whep")
+        mse_by_token = await MseClient(site.base, token).connect()  # live over WebSocket
+        mse_by_cookie = await MseClient(site.base, cookies=page).connect()
         try:
+            await mse_by_token.wait_fragments(3)
+            await mse_by_cookie.wait_fragments(3)
             reply = await asyncio.to_thread(http, "DELETE", f"{site.base}/api/auth/token/",
                                             None, {"Authorization": f"Bearer {token}"})
             assert reply.status == 204
             ended_with("API token revoked", "not_authenticated", 4401)(await by_token.ended())
             await video_ended(site, video)
-            # The browser's login is another credential: its socket and video stay.
+            assert await mse_by_token.ended(CLOSE_WAIT) == 4401
+            assert mse_by_token.texts[-1]["error"] == "not_authenticated"
+            # The browser's login is another credential: its sockets and video stay.
             await by_cookie.still_open()
             assert on_cookie["session"] in await asyncio.to_thread(live_sessions, site)
+            await mse_by_cookie.wait_fragments(len(mse_by_cookie.fragments) + 5)
+            transports = [s["transport"] for s in site.viewers()["sessions"]]
+            assert transports.count("mse") == 1, transports
         finally:
             await by_cookie.close()
+            await mse_by_cookie.close()
             await video.close(delete=False)
 
     asyncio.run(run())

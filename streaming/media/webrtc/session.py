@@ -49,6 +49,8 @@ def drop_mdns_candidates(sdp: str) -> str:
 
 
 class ViewerSession:
+    transport = "webrtc"
+
     def __init__(self, camera: str, hub: Hub, *, ice_servers: list[dict],
                  queue_frames: int, on_closed: Callable[[ViewerSession], None],
                  shared_packetizer: bool = True, replay_gop: bool = True,
@@ -91,6 +93,14 @@ class ViewerSession:
     @property
     def state(self) -> str:
         return self.pc.connectionState
+
+    @property
+    def frames_sent(self) -> int:
+        return self.track.frames_sent
+
+    @property
+    def bytes_sent(self) -> int:
+        return self.track.bytes_sent
 
     async def accept(self, offer_sdp: str, stream_profile: str | None) -> str:
         """Answer the browser's offer; H.264 only, profile as the stream's SPS says."""
@@ -204,6 +214,7 @@ class ViewerSession:
     def stats(self) -> dict:
         return {
             "session": self.id,
+            "transport": self.transport,
             "state": self.state,
             "frames_sent": self.track.frames_sent,
             "bytes_sent": self.track.bytes_sent,

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from streaming.media.hub import Hub
+from streaming.media.mse import MseSession, Send
 from streaming.media.types import MediaError
 from streaming.media.webrtc.session import ViewerSession, close_all
 
@@ -37,6 +38,7 @@ class ViewerLimits:
     catch_up_bytes_per_s: float = 10e6  # pacing of that replay
     lean_sender: bool = True  # our per-frame RTP loop instead of aiortc's per-packet one
     pacing: bool = True  # spread a big live frame (IDR) over half a frame interval
+    mse_window_frames: int = 30  # MSE: fragments in flight before the browser acknowledges
 
 
 class Viewers:
@@ -48,7 +50,7 @@ class Viewers:
         self.limits = limits
         # Asked per session: TURN credentials are short-lived (streaming/ice_servers.py).
         self.ice_servers = ice_servers or list
-        self.sessions: dict[str, ViewerSession] = {}
+        self.sessions: dict[str, ViewerSession | MseSession] = {}
         # Offers being answered, per owner: they hold a slot (and a pending one) too.
         self._negotiating: Counter[int | None] = Counter()
         self.rejected_full = 0  # camera full, or too many peers still connecting
@@ -159,6 +161,42 @@ class Viewers:
                  len(self.sessions), self.limits.max_viewers)
         return session
 
+    async def open_mse(self, send: Send, owner: int | None = None,
+                       credential: str | None = None) -> MseSession:
+        """A viewer over WebSocket + MSE (streaming/media/mse.py): the same limits and
+        bookkeeping as a WebRTC one; its fragments go to `send`."""
+        try:
+            replaced = self._admit(owner)
+        except MediaError as refusal:
+            log.warning("mse viewer on %s from user %s refused (%s): %s", self.camera,
+                        owner, refusal.code, refusal.detail)
+            raise
+        if replaced is not None:
+            self._forget(replaced)
+            self.replaced += 1
+            await close_all([replaced], "replaced by a WebSocket (MSE) viewer of user "
+                                        f"{owner}")
+        session = MseSession(self.camera, self.hub, send, queue_frames=self.limits.queue_frames,
+                             on_closed=self._forget, owner=owner, credential=credential,
+                             window_frames=self.limits.mse_window_frames)
+        self.sessions[session.id] = session
+        self.opened += 1
+        session.start()
+        log.info("mse viewer %s (user %s) joined %s (%d/%d)", session.id, owner, self.camera,
+                 len(self.sessions), self.limits.max_viewers)
+        return session
+
+    def mse_ack(self, session_id: str, seq: int | None, user_id: int | None) -> bool:
+        """A browser's acknowledgement (seq None: only alive); False if not its session."""
+        session = self.sessions.get(session_id)
+        if not isinstance(session, MseSession) or session.owner != user_id:
+            return False
+        if seq is None:
+            session.keepalive()
+        else:
+            session.ack(seq)
+        return True
+
     async def close(self, session_id: str, user_id: int | None = None,
                     may_end_any: bool = False) -> bool:
         """End a session for `user_id`: its owner, or anyone who may end any session
@@ -191,8 +229,8 @@ class Viewers:
 
     def _forget(self, session: ViewerSession) -> None:
         if self.sessions.pop(session.id, None) is not None:
-            self._ended["frames_sent"] += session.track.frames_sent
-            self._ended["bytes_sent"] += session.track.bytes_sent
+            self._ended["frames_sent"] += session.frames_sent
+            self._ended["bytes_sent"] += session.bytes_sent
             self._ended["dropped"] += session.sink.stats.dropped
         self._published_clocks.pop(session.id, None)
 
@@ -221,8 +259,8 @@ class Viewers:
         """Since the worker started: sessions opened; frames, bytes and drops of all viewers."""
         live = list(self.sessions.values())
         return {"opened": self.opened,
-                "frames_sent": self._ended["frames_sent"] + sum(s.track.frames_sent for s in live),
-                "bytes_sent": self._ended["bytes_sent"] + sum(s.track.bytes_sent for s in live),
+                "frames_sent": self._ended["frames_sent"] + sum(s.frames_sent for s in live),
+                "bytes_sent": self._ended["bytes_sent"] + sum(s.bytes_sent for s in live),
                 "dropped": self._ended["dropped"] + sum(s.sink.stats.dropped for s in live)}
 
     def stats(self) -> dict:

@@ -12,7 +12,9 @@
  * intervals; between results of a slower detector the previous one is held
  * for HOLD_SECONDS). Frames replayed from the server's GOP cache at session
  * start precede the first anchor: they have no camera time and get no boxes.
- * Until the clock is known the newest result is drawn as is.
+ * Until the clock is known the newest result is drawn as is. Over WebSocket/MSE
+ * (player.mse) no clock message is needed: a frame's mediaTime is camera time
+ * (camera_ts = camera_base + mediaTime, live/mse_player.js).
  *
  * window.petcamOverlay exposes what is drawn, for tests:
  *   boxes          [{class_name, confidence, video: {x, y, w, h}, css: {x, y, w, h}}]
@@ -140,6 +142,16 @@ export function startOverlay(stage, player) {
     const clock = session ? clocks.get(session) : null;
     const rtpKnown = frame && typeof frame.rtp === "number";
     if (!fresh) return {mode: "none", result: null, cameraTs: null};
+    if (player.mse) {
+      const ts = frame ? player.mse.cameraTime(frame.mediaTime) : null;
+      if (ts === null) {
+        if (counted) overlay.counts.latest++;
+        return {mode: "latest", result: latest, cameraTs: null};
+      }
+      const [result, how] = match(ts);
+      if (counted) overlay.counts[how]++;
+      return {mode: "clock", result: result, cameraTs: ts};
+    }
     if (!clock || !rtpKnown || frame.session !== session) {
       if (counted) overlay.counts.latest++;
       return {mode: "latest", result: latest, cameraTs: null};
@@ -197,7 +209,7 @@ export function startOverlay(stage, player) {
   function onFrame(now, md) {
     video.requestVideoFrameCallback(onFrame);
     overlay.counts.frames++;
-    frame = {rtp: md.rtpTimestamp, session: player.session};
+    frame = {rtp: md.rtpTimestamp, session: player.session, mediaTime: md.mediaTime};
     render(true);
   }
 

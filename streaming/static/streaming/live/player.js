@@ -15,9 +15,16 @@
  * `data-player-scope` element finds its labels there by `data-el`, otherwise
  * by id; labels a page does not have are simply not shown.
  *
+ * WebRTC first; when it has not connected within MSE_FALLBACK_MS (UDP blocked, no
+ * TURN) or the browser has no RTCPeerConnection, the same live video comes over a
+ * WebSocket on the site's own port into Media Source Extensions (live/mse_player.js).
+ * The status line says which transport plays, and a button switches by hand.
+ *
  * window.petcamPlayer (the page's first player) and window.petcamPlayers[camera]
  * expose the state for tests and benchmarks:
+ *   transport               "webrtc" | "mse"
  *   pc, session             the current RTCPeerConnection and server session id
+ *   mse                     the WebSocket/MSE connection when transport is "mse"
  *   offerSentAt, firstFrameAt  performance.now() marks of the current connection
  *   stats()                 Promise of the inbound video figures (getStats) + rates
  *   state                   the state line: live | connecting | starting camera |
@@ -28,6 +35,7 @@
  * while decoded frames arrive.
  */
 import {csrfToken as pageCsrfToken} from "../../petcam/csrf.js";
+import {mseStats, mseSupported, startMse} from "./mse_player.js";
 
 const ICE_SERVERS_API = "/api/webrtc/ice-servers/";
 // One fetch for every player of the page, renewed at half the credentials' lifetime.
@@ -42,6 +50,7 @@ export function startPlayer(stage) {
   const OFFER_TIMEOUT_MS = 15000;    // the server gives up on the worker after 10 s
   const forceRelay = new URLSearchParams(location.search).get("ice") === "relay";
   const STATS_EVERY_MS = 1000;
+  const MSE_FALLBACK_MS = 5000;      // WebRTC not connected by then: video over the WebSocket
 
   const video = stage.querySelector("video");
   const camera = stage.dataset.camera;
@@ -51,6 +60,8 @@ export function startPlayer(stage) {
                             : document.getElementById(id)) || document.createElement("span");
 
   const player = {
+    transport: window.RTCPeerConnection ? "webrtc" : "mse",
+    mse: null,
     pc: null,
     session: null,
     offerSentAt: null,
@@ -75,6 +86,8 @@ export function startPlayer(stage) {
   let offerError = null;     // {code, detail} of the last failed offer, until one succeeds
   let stripMdns = true;      // see withoutMdnsCandidates(); off again if ICE fails without them
   let relayError = null;     // the TURN server's refusal while gathering, e.g. "401 Unauthorized"
+  let fallbackTimer = null;
+  let webrtcWorked = false;  // once WebRTC connected here, its failures retry WebRTC
   const cameraStatus = {known: false, live: false, state: null, phase: null, liveSince: 0};
   const LIVE_FRESH_MS = 2500;  // "live" while a frame was decoded this recently
   player.state = "connecting";
@@ -199,6 +212,9 @@ export function startPlayer(stage) {
     clearTimeout(retryTimer);
     retryTimer = null;
     await hangUp();
+    showTransport();
+    if (player.transport === "mse") return connectMse();
+    armFallback();
     const gen = generation;
     connectStartedAt = performance.now();
     showConnection("connecting");
@@ -247,9 +263,66 @@ export function startPlayer(stage) {
     }
   }
 
+  // ---- WebSocket + MSE: the fallback -------------------------------------
+
+  function armFallback() {
+    if (fallbackTimer || webrtcWorked || !mseSupported()) return;
+    fallbackTimer = setTimeout(() => {
+      fallbackTimer = null;
+      if (!webrtcWorked && player.transport === "webrtc") {
+        switchTransport("mse", "WebRTC did not connect within " + MSE_FALLBACK_MS / 1000 + " s");
+      }
+    }, MSE_FALLBACK_MS);
+  }
+
+  function switchTransport(to, reason) {
+    clearTimeout(fallbackTimer);
+    fallbackTimer = null;
+    console.info("petcam: live video over " + to + ": " + reason);
+    player.transport = to;
+    backoff = BACKOFF_MIN_MS;
+    offerError = null;
+    connect();
+  }
+
+  function connectMse() {
+    const gen = generation;
+    Object.assign(player, {offerSentAt: performance.now(), firstFrameAt: null});
+    connectStartedAt = performance.now();
+    showConnection("connecting");
+    player.mse = startMse(video, camera, {
+      onOpen: () => { if (gen === generation) showConnection("connected"); },
+      onError: (err) => {
+        if (gen !== generation) return;
+        offerError = err;
+        updateMessage();
+      },
+      onClosed: (code) => {
+        if (gen !== generation) return;
+        player.mse = null;
+        if (code === 4401) onOfferFailed({status: 401});
+        else scheduleReconnect("video socket closed (" + code + ")");
+      },
+    });
+    watchFirstFrame(gen);
+  }
+
+  function showTransport() {
+    const other = player.transport === "mse" ? "webrtc" : "mse";
+    const usable = other === "mse" ? mseSupported() : !!window.RTCPeerConnection;
+    el("transport").textContent = player.transport === "mse" ? "WebSocket" : "WebRTC";
+    const button = el("transport-switch");
+    button.hidden = !usable;
+    button.textContent = other === "mse" ? "use WebSocket" : "use WebRTC";
+  }
+
   async function hangUp() {
     generation++;
     clearTimeout(disconnectTimer);
+    if (player.mse) {
+      player.mse.stop();
+      player.mse = null;
+    }
     const pc = player.pc;
     const session = player.session;
     player.pc = null;
@@ -290,7 +363,10 @@ export function startPlayer(stage) {
     const state = pc.connectionState;
     showConnection(state);
     clearTimeout(disconnectTimer);
-    if (state === "connected") pc.wasConnected = true;
+    if (state === "connected") {
+      pc.wasConnected = webrtcWorked = true;
+      clearTimeout(fallbackTimer);
+    }
     if (state === "failed" || state === "closed") {
       if (state === "failed" && !pc.wasConnected) {
         stripMdns = false;  // next time, send every candidate
@@ -321,6 +397,7 @@ export function startPlayer(stage) {
       if (gen !== generation || player.firstFrameAt !== null) return;
       player.firstFrameAt = performance.now();
       progress.lastAt = player.firstFrameAt;
+      offerError = null;
       backoff = BACKOFF_MIN_MS;  // this connection works: next failure retries quickly again
       el("video-ttff").textContent = player.ttff() === null ? "–" : Math.round(player.ttff()) + " ms";
       updateMessage();
@@ -332,6 +409,7 @@ export function startPlayer(stage) {
   // ---- stats and the frame watchdog ---------------------------------------
 
   async function readStats() {
+    if (player.mse) return mseStats(video, player.mse);
     const pc = player.pc;
     if (!pc) return null;
     const report = await pc.getStats();
@@ -357,7 +435,7 @@ export function startPlayer(stage) {
   }
 
   async function sampleStats() {
-    const pc = player.pc;
+    const pc = player.pc || player.mse;
     const s = await readStats().catch(() => null);
     const now = performance.now();
     if (pc !== progress.pc) {  // new connection: new baseline
@@ -387,7 +465,7 @@ export function startPlayer(stage) {
     // A camera restart normally flows through the same connection (the server
     // forwards the new SPS and IDR). Only when the camera has been live for a
     // while and still no frame is decoded is the connection presumed broken.
-    if (!cameraStatus.live || retryTimer || !player.session) return;
+    if (!cameraStatus.live || retryTimer || !(player.session || player.mse)) return;
     const since = Math.max(progress.lastAt, cameraStatus.liveSince, connectStartedAt);
     if (now - since > STALL_MS) scheduleReconnect("no frame decoded for " + STALL_MS / 1000 + " s");
   }
@@ -450,7 +528,7 @@ export function startPlayer(stage) {
       return ["Cannot connect to the camera through the relay server (" + offerError.detail +
               "). Retrying…", true];
     }
-    if (offerError && offerError.code === "unsupported") return ["This browser cannot play live video (no WebRTC).", true];
+    if (offerError && offerError.code === "unsupported") return ["This browser cannot play live video.", true];
     if (offerError) return ["Cannot start the video (" + offerError.detail + "). Retrying…", true];
     if (cameraStatus.known && cameraStatus.state === "worker_unreachable") {
       return ["The media server is not answering. The video resumes when it is back.", true];
@@ -490,10 +568,14 @@ export function startPlayer(stage) {
     player.session = null;
     generation++;
     if (player.pc) player.pc.close();
+    if (player.mse) player.mse.stop();
   });
   window.addEventListener("pageshow", (ev) => { if (ev.persisted) connect(); });
 
-  if (!window.RTCPeerConnection) {
+  el("transport-switch").addEventListener("click", () => {
+    switchTransport(player.transport === "mse" ? "webrtc" : "mse", "chosen by the user");
+  });
+  if (!window.RTCPeerConnection && !mseSupported()) {
     offerError = {code: "unsupported", detail: "this browser has no WebRTC"};
     updateMessage();
     return player;
