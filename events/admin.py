@@ -1,0 +1,33 @@
+"""Event rules and events in the Django admin (deleting an event removes its snapshot)."""
+
+from django.contrib import admin
+
+from .models import Event, EventRule
+from .store import delete_event
+
+
+@admin.register(EventRule)
+class EventRuleAdmin(admin.ModelAdmin):
+    list_display = ("camera", "name", "enabled", "classes", "min_confidence", "min_seconds",
+                    "cooldown_seconds", "timezone")
+    list_filter = ("camera", "enabled")
+    readonly_fields = ("created_by", "created_at", "updated_at")
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = ("started_at", "camera", "class_name", "peak_confidence", "ended_at",
+                    "recording")
+    list_filter = ("camera", "class_name")
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in Event._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # events come from the rules
+
+    def delete_model(self, request, obj) -> None:
+        delete_event(obj)
+
+    def delete_queryset(self, request, queryset) -> None:
+        for event in queryset:
+            delete_event(event)
