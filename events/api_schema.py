@@ -61,6 +61,8 @@ class EventSerializer(serializers.Serializer):
     box = serializers.ListField(child=serializers.FloatField(),
                                 help_text="[x, y, w, h] of the peak box, fractions.")
     frame_number = serializers.IntegerField()
+    stored_at = serializers.DateTimeField(allow_null=True,
+                                          help_text="When the event's row was written.")
     snapshot_url = serializers.CharField(allow_null=True)
     recording = serializers.IntegerField(allow_null=True)
     clip_url = serializers.CharField(allow_null=True)

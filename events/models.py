@@ -115,6 +115,7 @@ class Event(models.Model):
                 "ended_at": self.ended_at.isoformat() if self.ended_at else None,
                 "peak_confidence": round(self.peak_confidence, 3), "box": self.box,
                 "frame_number": self.frame_number,
+                "stored_at": self.created_at.isoformat() if self.created_at else None,
                 "snapshot_url": (reverse("event-snapshot", args=[self.pk])
                                  if self.snapshot else None),
                 "recording": self.recording_id,

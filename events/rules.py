@@ -245,15 +245,17 @@ class RuleTracker:
     run_peak: Peak | None = None
     open: OpenEvent | None = None
     last_end: float | None = None
+    last_best: Peak | None = None  # the best qualifying box of the latest result, if any
 
     def feed(self, boxes: list[Box], timestamp: float, frame_number: int,
              wall: datetime) -> list[Transition]:
         out = self.tick(timestamp)  # a long gap before this result ends what was open
         hits = qualifying(self.rule, boxes, wall)
+        self.last_best = None
         if not hits:
             return out
         best = max(hits, key=lambda b: b.confidence)
-        peak = Peak(best, timestamp, frame_number)
+        peak = self.last_best = Peak(best, timestamp, frame_number)
         if self.open is not None:
             self.open.last_seen = timestamp
             if best.confidence > self.open.peak.box.confidence:

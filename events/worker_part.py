@@ -23,7 +23,7 @@ from django.conf import settings
 from prometheus_client.core import Metric
 
 from events import dispatch, store
-from events.rules import Box, OpenEvent, RuleTracker, Transition
+from events.rules import Box, OpenEvent, Peak, RuleTracker, Transition
 from events.snapshot import decode_last, encode_jpeg, event_snapshot
 from streaming.media.shm.layout import DetectionResult
 from streaming.media.types import AccessUnit, MediaError
@@ -40,11 +40,21 @@ def camera_to_wall(timestamp: float) -> datetime:
 
 
 @dataclass
+class _Snap:
+    """The picture for an event's snapshot: the peak's frame, or while the peak's GOP was
+    not decodable (the worker joined mid-GOP), the best detection that has one."""
+
+    start: float  # the run / event it belongs to
+    peak: Peak
+    gop: list[AccessUnit]  # IDR first, up to (or near) the frame
+
+
+@dataclass
 class _Work:
     kind: str  # "start" or "end"
     rule_id: int
     event: OpenEvent
-    gop: list[AccessUnit]  # the GOP holding the peak frame (for the end's snapshot)
+    snap: _Snap | None  # for an end: what to decode
 
 
 class EventPart:
@@ -58,7 +68,7 @@ class EventPart:
         self.refresh = float(settings.PETCAM_EVENT_RULES_REFRESH_SECONDS)
         self.trackers: dict[int, RuleTracker] = {}
         self._versions: dict[int, str] = {}  # rule id -> updated_at seen
-        self._peak_gops: dict[int, tuple[int, list[AccessUnit]]] = {}  # rule -> (frame, GOP)
+        self._snaps: dict[int, _Snap] = {}  # rule id -> picture of its run / open event
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self.started = self.ended = self.failed = 0
@@ -129,19 +139,31 @@ class EventPart:
         wall = camera_to_wall(result.timestamp)
         for rule_id, tracker in self.trackers.items():
             transitions = tracker.feed(boxes, result.timestamp, result.frame_number, wall)
-            peak = tracker.open.peak if tracker.open else tracker.run_peak
-            if peak is not None and peak.frame_number == result.frame_number:
-                # The GOP holding the peak frame: only references, decoded at the end.
-                self._peak_gops[rule_id] = (result.frame_number,
-                                            self.hub.gop.snapshot(max_age=None))
+            self._keep_picture(rule_id, tracker)
             for transition in transitions:
                 self._enqueue(transition, rule_id)
 
+    def _keep_picture(self, rule_id: int, tracker: RuleTracker) -> None:
+        """Keep the GOP of the peak (only references: decoded once, at the end)."""
+        best = tracker.last_best
+        start = tracker.open.start if tracker.open else tracker.run_start
+        if best is None or start is None:
+            return
+        peak = tracker.open.peak if tracker.open else tracker.run_peak
+        kept = self._snaps.get(rule_id)
+        if kept is None or kept.start != start or (peak is not None
+                                                   and best.frame_number == peak.frame_number):
+            gop = self.hub.gop.snapshot(max_age=None)
+            if gop:
+                self._snaps[rule_id] = _Snap(start, best, gop)
+
     def _enqueue(self, transition: Transition, rule_id: int) -> None:
-        frame, gop = self._peak_gops.get(rule_id, (None, []))
-        if frame != transition.event.peak.frame_number:
-            gop = []
-        self._queue.put_nowait(_Work(transition.kind, rule_id, transition.event, gop))
+        snap = None
+        if transition.kind == "end":
+            snap = self._snaps.pop(rule_id, None)
+            if snap is not None and snap.start != transition.event.start:
+                snap = None
+        self._queue.put_nowait(_Work(transition.kind, rule_id, transition.event, snap))
 
     # --- rows, snapshots, hooks (one task, in order) --------------------------------------
 
@@ -178,16 +200,17 @@ class EventPart:
         ev = work.event
         if ev.stored_id is None:
             return  # its start was never stored (logged there)
-        peak = ev.peak
         jpeg = None
-        if work.gop:
-            box = (peak.box.x, peak.box.y, peak.box.w, peak.box.h)
-            jpeg = await asyncio.to_thread(event_snapshot, work.gop, peak.frame_number, box)
+        # The row's box and frame are the snapshot's, so the drawn box is the one shown.
+        shown = work.snap.peak if work.snap else ev.peak
+        box = (shown.box.x, shown.box.y, shown.box.w, shown.box.h)
+        if work.snap is not None:
+            jpeg = await asyncio.to_thread(event_snapshot, work.snap.gop, shown.frame_number,
+                                           box)
         row = await database_sync_to_async(store.finish_event)(
-            ev.stored_id, ended_at=camera_to_wall(ev.last_seen), class_name=peak.box.class_name,
-            peak_confidence=peak.box.confidence,
-            box=[peak.box.x, peak.box.y, peak.box.w, peak.box.h],
-            frame_number=peak.frame_number, jpeg=jpeg)
+            ev.stored_id, ended_at=camera_to_wall(ev.last_seen),
+            class_name=ev.peak.box.class_name, peak_confidence=ev.peak.box.confidence,
+            box=list(box), frame_number=shown.frame_number, jpeg=jpeg)
         if row is None:
             return  # deleted meanwhile
         self.ended += 1
