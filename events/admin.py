@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Event, EventRule
+from .models import Event, EventRule, WebhookDelivery
 from .store import delete_event
 
 
@@ -12,6 +12,7 @@ class EventRuleAdmin(admin.ModelAdmin):
                     "cooldown_seconds", "timezone")
     list_filter = ("camera", "enabled")
     readonly_fields = ("created_by", "created_at", "updated_at")
+    exclude = ("webhook_secret",)  # write it through the API or the rule page
 
 
 @admin.register(Event)
@@ -31,3 +32,19 @@ class EventAdmin(admin.ModelAdmin):
     def delete_queryset(self, request, queryset) -> None:
         for event in queryset:
             delete_event(event)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: one row per event start/end sent, with its attempts."""
+
+    list_display = ("created_at", "event", "rule", "kind", "status", "attempts",
+                    "response_status", "url")
+    list_filter = ("status", "kind")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

@@ -28,6 +28,8 @@ class EventRuleSerializer(serializers.Serializer):
                                  help_text="[x, y] points, fractions of the picture; [] = all.")
     schedule = ScheduleSerializer(allow_null=True)
     timezone = serializers.CharField()
+    webhook_url = serializers.CharField(allow_blank=True)
+    has_webhook_secret = serializers.BooleanField(help_text="The secret is never shown.")
     created_at = serializers.DateTimeField(allow_null=True)
     updated_at = serializers.DateTimeField(allow_null=True)
 
@@ -44,6 +46,10 @@ class EventRuleWriteSerializer(serializers.Serializer):
                                  required=False)
     schedule = ScheduleSerializer(allow_null=True, required=False)
     timezone = serializers.CharField(required=False)
+    webhook_url = serializers.CharField(required=False, allow_blank=True,
+                                        help_text="http(s) URL; '' turns webhooks off.")
+    webhook_secret = serializers.CharField(required=False, allow_blank=True, write_only=True,
+                                           help_text="At least 16 characters; write-only.")
 
 
 class EventRuleListSerializer(serializers.Serializer):

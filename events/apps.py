@@ -10,3 +10,6 @@ class EventsConfig(AppConfig):
         from streaming.worker import registry
 
         registry.register_camera_part("events", "events.worker_part:EventPart")
+        from events import dispatch
+
+        dispatch.register_handler("webhooks", "events.webhooks:deliver")

@@ -8,6 +8,7 @@ from django.db import models
 from django.urls import reverse
 
 from . import rules
+from .webhook_target import TargetRefused, check_literal
 
 
 def known_classes() -> tuple[str, ...]:
@@ -32,6 +33,11 @@ class EventRule(models.Model):
                                 '"start": "22:00", "end": "06:00"}; empty: always active')
     timezone = models.CharField(max_length=64, default="UTC",
                                 help_text="the schedule's time zone, e.g. Europe/Paris")
+    webhook_url = models.CharField(max_length=2000, blank=True,
+                                   help_text="POST each start and end here (http/https)")
+    webhook_secret = models.CharField(max_length=200, blank=True,
+                                      help_text="HMAC-SHA256 key of the signature header; "
+                                      "never shown by the API")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
                                    on_delete=models.SET_NULL, related_name="event_rules")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -60,6 +66,14 @@ class EventRule(models.Model):
                 setattr(self, name, check())
             except rules.RuleError as exc:
                 errors[name] = str(exc)
+        if self.webhook_url:
+            try:
+                check_literal(self.webhook_url, bool(settings.PETCAM_WEBHOOK_ALLOW_LOCAL))
+            except TargetRefused as exc:
+                errors["webhook_url"] = str(exc)
+            if not isinstance(self.webhook_secret, str) or len(self.webhook_secret) < 16:
+                errors["webhook_secret"] = ("A webhook needs a secret of at least 16 "
+                                            "characters (it signs every request).")
         if errors:
             raise ValidationError(errors)
 
@@ -76,6 +90,8 @@ class EventRule(models.Model):
                 "min_confidence": self.min_confidence, "min_seconds": self.min_seconds,
                 "cooldown_seconds": self.cooldown_seconds, "zone": self.zone,
                 "schedule": self.schedule, "timezone": self.timezone,
+                "webhook_url": self.webhook_url,
+                "has_webhook_secret": bool(self.webhook_secret),
                 "created_at": self.created_at.isoformat() if self.created_at else None,
                 "updated_at": self.updated_at.isoformat() if self.updated_at else None}
 
@@ -121,3 +137,33 @@ class Event(models.Model):
                 "recording": self.recording_id,
                 "clip_url": (reverse("recording-download", args=[self.recording_id])
                              if self.recording_id else None)}
+
+
+class WebhookDelivery(models.Model):
+    """One event start or end POSTed to a rule's webhook: its attempts and outcome."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RETRYING = "retrying"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    event = models.ForeignKey(Event, null=True, on_delete=models.SET_NULL,
+                              related_name="deliveries")
+    rule = models.ForeignKey(EventRule, null=True, on_delete=models.SET_NULL,
+                             related_name="deliveries")
+    kind = models.CharField(max_length=16, help_text="started or ended")
+    url = models.CharField(max_length=2000)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    response_status = models.PositiveIntegerField(null=True, blank=True,
+                                                  help_text="HTTP status of the last attempt")
+    error = models.TextField(blank=True, help_text="why the last attempt failed")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} {self.kind} -> {self.status}"

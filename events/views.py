@@ -63,7 +63,8 @@ from .models import Event, EventRule
 from .store import delete_event
 
 RULE_FIELDS = {"camera", "name", "enabled", "classes", "min_confidence", "min_seconds",
-               "cooldown_seconds", "zone", "schedule", "timezone"}
+               "cooldown_seconds", "zone", "schedule", "timezone", "webhook_url",
+               "webhook_secret"}
 JPEG = {(200, "image/jpeg"): OpenApiResponse(OpenApiTypes.BINARY)}
 
 
@@ -254,7 +255,12 @@ def _clean_rule_body(body: object, rule: EventRule, *, creating: bool, user) -> 
         if not isinstance(body["enabled"], bool):
             raise ValidationError("'enabled' must be true or false.", code="invalid_enabled")
         rule.enabled = body["enabled"]
-    for field in RULE_FIELDS - {"camera", "name", "enabled"}:
+    for field in ("webhook_url", "webhook_secret"):
+        if field in body:
+            if not isinstance(body[field], str):
+                raise ValidationError(f"'{field}' must be text.", code=f"invalid_{field}")
+            setattr(rule, field, body[field].strip())
+    for field in RULE_FIELDS - {"camera", "name", "enabled", "webhook_url", "webhook_secret"}:
         if field in body:
             setattr(rule, field, body[field])
     try:

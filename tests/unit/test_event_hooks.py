@@ -25,6 +25,17 @@ def broken_handler(kind: str, event: dict) -> None:
     raise RuntimeError("boom")
 
 
+@pytest.fixture(autouse=True)
+def only_ours():
+    """Without the app's own handlers (webhooks): only what a test registers."""
+    saved = dict(dispatch._handlers)
+    for name in saved:
+        dispatch.unregister_handler(name)
+    yield
+    for name, path in saved.items():
+        dispatch.register_handler(name, path)
+
+
 @pytest.fixture
 def handlers():
     received.clear()

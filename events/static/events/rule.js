@@ -22,6 +22,7 @@ function fill() {
   field("cooldown_seconds").value = rule.cooldown_seconds;
   field("enabled").checked = rule.enabled;
   field("timezone").value = rule.timezone;
+  field("webhook_url").value = rule.webhook_url;
   if (rule.schedule) {
     field("start").value = rule.schedule.start;
     field("end").value = rule.schedule.end;
@@ -77,6 +78,8 @@ function body() {
     data.schedule = {start, end, days: [...form.querySelectorAll("input[name=day]:checked")].map(b => b.value)};
   }
   if (!rule) data.camera = field("camera").value;
+  data.webhook_url = field("webhook_url").value.trim();
+  if (field("webhook_secret").value) data.webhook_secret = field("webhook_secret").value;
   return data;
 }
 
