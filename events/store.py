@@ -38,11 +38,14 @@ def create_event(**fields) -> dict:
     return Event.objects.create(**fields).to_api()
 
 
-def covering_recording(camera: str, when: datetime) -> Recording | None:
-    """The recording of `camera` running at `when` (the event's clip), latest first."""
-    return (Recording.objects.filter(camera=camera, started_at__lte=when + CLIP_SLACK)
-            .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=when))
-            .order_by("-started_at", "-id").first())
+def covering_recording(camera: str, start: datetime, end: datetime) -> Recording | None:
+    """The event's clip: the first recording of `camera` that overlaps [start, end]. One
+    camera records one file at a time, so that is the one running at the start or, when
+    the event recording could only begin at the next IDR (no pre-roll yet), the one it
+    triggered."""
+    return (Recording.objects.filter(camera=camera, started_at__lte=end + CLIP_SLACK)
+            .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=start - CLIP_SLACK))
+            .order_by("started_at", "id").first())
 
 
 def snapshot_relpath(event: Event) -> str:
@@ -68,7 +71,7 @@ def finish_event(event_id: int, *, ended_at: datetime, jpeg: bytes | None, **fie
         tmp.write_bytes(jpeg)
         os.replace(tmp, path)  # never a half-written JPEG under the served name
         event.snapshot.name = relpath
-    event.recording = covering_recording(event.camera, event.started_at)
+    event.recording = covering_recording(event.camera, event.started_at, ended_at)
     with transaction.atomic():
         if not Event.objects.filter(pk=event_id).exists():
             _remove(event.snapshot.name)

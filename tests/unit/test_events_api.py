@@ -197,6 +197,7 @@ def test_finish_links_the_recording_that_covers_the_event(world, settings):
     before = rec(T0 - timedelta(minutes=10), T0 - timedelta(minutes=5))
     covering = rec(T0 - timedelta(seconds=5), T0 + timedelta(seconds=20))
     rec(T0 - timedelta(seconds=5), T0 + timedelta(seconds=20), camera="garden")
+    rec(T0 + timedelta(seconds=21), None)  # a later one: not the clip
     row = create_event(camera="default", class_name="cat", started_at=T0,
                        peak_confidence=0.8, box=[0.1, 0.1, 0.2, 0.2], frame_number=5)
     done = finish_event(row["id"], ended_at=T0 + timedelta(seconds=4), jpeg=None,
@@ -204,6 +205,11 @@ def test_finish_links_the_recording_that_covers_the_event(world, settings):
     assert done["recording"] == covering.pk and done["recording"] != before.pk
     assert done["clip_url"] == f"/api/recordings/{covering.pk}/download/"
     assert done["snapshot_url"] is None and done["ended_at"]
+    # no recording yet at the start: the one the event triggered at the next IDR
+    covering.delete()
+    late = rec(T0 + timedelta(seconds=1.5), T0 + timedelta(seconds=9))
+    again = finish_event(row["id"], ended_at=T0 + timedelta(seconds=4), jpeg=None)
+    assert again["recording"] == late.pk
     # deleted while the worker finished it: nothing written, nothing left behind
     gone = create_event(camera="default", class_name="cat", started_at=T0,
                         peak_confidence=0.8)
