@@ -308,8 +308,9 @@ class EventRuleDetail(APIView):
     @extend_schema(operation_id="event_rule_update", request=EventRuleWriteSerializer,
                    responses={200: EventRuleSerializer, **errors(400, 404, 415)})
     def patch(self, request, pk):
+        body = request.data  # a malformed body is 400 parse_error whatever the id
         rule = get_rule(request.user, pk)
-        _clean_rule_body(request.data, rule, creating=False, user=request.user)
+        _clean_rule_body(body, rule, creating=False, user=request.user)
         rule.save()
         return Response(rule.to_api())
 
