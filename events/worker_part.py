@@ -111,6 +111,7 @@ class EventPart:
         for rule_id in list(self.trackers):
             if rule_id not in wanted or wanted[rule_id][1] != self._versions.get(rule_id):
                 tracker = self.trackers.pop(rule_id)
+                self._versions.pop(rule_id, None)
                 if tracker.open is not None:
                     self._enqueue(Transition("end", tracker.open), rule_id)
         for rule_id, (rule, version) in wanted.items():
