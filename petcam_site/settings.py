@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "streaming",
     "recordings",
     "detections",
+    "events",
     "accounts",
 ]
 
@@ -381,6 +382,20 @@ PETCAM_EVENT_CLASSES = os.environ.get("PETCAM_EVENT_CLASSES", "")
 PETCAM_EVENT_MIN_CONFIDENCE = float(os.environ.get("PETCAM_EVENT_MIN_CONFIDENCE", "0.5"))
 PETCAM_EVENT_PREROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_PREROLL_SECONDS", "5"))
 PETCAM_EVENT_POSTROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_POSTROLL_SECONDS", "10"))
+# Event rules (events/): an event ends this long after its last qualifying detection;
+# the worker re-reads the rules this often; rules may name these detector classes
+# (comma-separated; empty: the YOLO detector's 80 COCO classes, events/rules.py).
+PETCAM_EVENT_END_SECONDS = float(os.environ.get("PETCAM_EVENT_END_SECONDS", "3"))
+PETCAM_EVENT_RULES_REFRESH_SECONDS = float(
+    os.environ.get("PETCAM_EVENT_RULES_REFRESH_SECONDS", "5"))
+PETCAM_DETECTION_CLASSES = [c.strip() for c in os.environ.get(
+    "PETCAM_DETECTION_CLASSES", "").split(",") if c.strip()]
+# Event rules' webhooks (events/webhooks.py): attempts, first wait (doubles), per-request
+# timeout; loopback/link-local targets only when allowed (tests, a receiver on the board).
+PETCAM_WEBHOOK_MAX_ATTEMPTS = env_int("PETCAM_WEBHOOK_MAX_ATTEMPTS", 5)
+PETCAM_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_BACKOFF_SECONDS", "2"))
+PETCAM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_TIMEOUT_SECONDS", "5"))
+PETCAM_WEBHOOK_ALLOW_LOCAL = env_bool("PETCAM_WEBHOOK_ALLOW_LOCAL", False)
 # Retention (recordings/retention.py, `manage.py apply_retention`); 0 turns a rule off.
 PETCAM_RETENTION_MAX_AGE_DAYS = float(os.environ.get("PETCAM_RETENTION_MAX_AGE_DAYS", "0"))
 PETCAM_RETENTION_MAX_BYTES = env_int("PETCAM_RETENTION_MAX_BYTES", 0)

@@ -71,6 +71,7 @@ urlpatterns = [
     path("whep/<slug:camera>/<str:session>", signaling.WhepSession.as_view(),
          name="whep-session"),
     path("", include("recordings.playback_urls")),  # playback page, keyframes, HLS, timeline
+    path("", include("events.urls")),  # events list, rules, their API
     # Anything else under /api/ or /whep/ is a JSON 404, even with DEBUG on.
     re_path(r"^(api|whep)/", not_found),
 ]

@@ -32,6 +32,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
+from events.models import Event, EventRule
 from recordings.models import Recording, recording_relpath
 from streaming.media.shm import segment as shm_segment
 from streaming.models import Camera
@@ -71,6 +72,7 @@ KINDS = {
     "rec_write": _kind(viewer=D, limited=D),  # the method is refused before any lookup
     "page": _kind(anonymous=L),
     "page_rec": _kind(anonymous=L, limited=H),
+    "page_control": _kind(anonymous=L, viewer=D, limited=D),  # operators' pages
     "account": _kind(anonymous=L, norole=P),
     "admin": _kind(anonymous=L, norole=L, viewer=L, operator=L, limited=L),
     "revoke": _kind(norole=P),  # DELETE /api/auth/token/: any logged-in user
@@ -83,7 +85,7 @@ KINDS = {
 class Row:
     route: str  # as in the URL map
     method: str
-    path: str  # {rec} / {garden_rec}: recording ids
+    path: str  # {rec} / {garden_rec}: recording ids; {event} / {rule}: of camera default
     kind: str
     ok: tuple[int, ...] = ()  # statuses that count as passed (empty: any non-refusal)
     body: object = None
@@ -168,6 +170,25 @@ ROWS = [
         "rec_read"),
     Row("api/recordings/<int:pk>/detections/", "GET", "/api/recordings/{rec}/detections/",
         "rec_read"),
+    # events and event rules (events/urls.py): events like recordings, rules like control
+    Row("events/", "GET", "/events/", "page", (200,)),
+    Row("events/rules/", "GET", "/events/rules/", "page", (200,)),
+    Row("events/rules/new/", "GET", "/events/rules/new/", "page_control", (200,)),
+    Row("events/rules/<int:pk>/", "GET", "/events/rules/{rule}/", "page_control", (200,)),
+    Row("api/events/", "GET", "/api/events/", "role", (200,)),
+    Row("api/events/<int:pk>/", "GET", "/api/events/{event}/", "rec_read", (200,)),
+    Row("api/events/<int:pk>/", "DELETE", "/api/events/{event}/", "rec_write", (204,)),
+    Row("api/events/<int:pk>/snapshot/", "GET", "/api/events/{event}/snapshot/", "rec_read",
+        (404,)),  # no snapshot yet: 404 no_snapshot, after the checks
+    Row("api/event-rules/", "GET", "/api/event-rules/", "role", (200,)),
+    Row("api/event-rules/", "POST", "/api/event-rules/", "rec_write", (201,),
+        {"camera": "default", "classes": ["cat"]}),
+    Row("api/event-rules/<int:pk>/", "GET", "/api/event-rules/{rule}/", "rec_read", (200,)),
+    Row("api/event-rules/<int:pk>/", "PATCH", "/api/event-rules/{rule}/", "rec_write", (200,),
+        {"enabled": False}),
+    Row("api/event-rules/<int:pk>/", "DELETE", "/api/event-rules/{rule}/", "rec_write", (204,)),
+    Row("api/cameras/<slug:camera>/still/", "GET", "/api/cameras/default/still/", "watch",
+        (504,)),
 ]
 # Routes this module does not judge, and why.
 NOT_HERE = {
@@ -207,6 +228,8 @@ class World:
     rec: Recording
     garden_rec: Recording
     media: Path
+    event: Event
+    rule: EventRule
 
     def ensure_files(self) -> None:
         """A DELETE row removes the files; every request starts with them in place."""
@@ -238,7 +261,10 @@ def world(db, settings, tmp_path) -> World:
     recs = [Recording.objects.create(camera=cam, file=recording_relpath(cam, now, "h264"),
                                      format="h264", status="complete", started_at=now)
             for cam in ("default", "garden")]
-    world = World(users, tokens, recs[0], recs[1], settings.MEDIA_ROOT)
+    rule = EventRule.objects.create(camera="default", classes=["cat"])
+    event = Event.objects.create(rule=rule, camera="default", class_name="cat", started_at=now,
+                                 peak_confidence=0.9)
+    world = World(users, tokens, recs[0], recs[1], settings.MEDIA_ROOT, event, rule)
     world.ensure_files()
     return world
 
@@ -256,7 +282,8 @@ def _send(world: World, user: str, row: Row, path: str | None):
     world.ensure_files()
     client = Client()
     headers = {}
-    path = (path or row.path).format(rec=world.rec.pk, garden_rec=world.garden_rec.pk)
+    path = (path or row.path).format(rec=world.rec.pk, garden_rec=world.garden_rec.pk,
+                                     event=world.event.pk, rule=world.rule.pk)
     if user != "anonymous":
         if path.startswith(("/api/", "/whep/")):
             headers["HTTP_AUTHORIZATION"] = f"Bearer {world.tokens[user]}"
@@ -310,6 +337,9 @@ def unknown_twin(path: str) -> str:
     """The same request on a camera or recording that does not exist."""
     if "{rec}" in path or "{garden_rec}" in path:
         return path.replace("{rec}", str(UNKNOWN_RECORDING))
+    if "{event}" in path or "{rule}" in path:
+        return path.replace("{event}", str(UNKNOWN_RECORDING)).replace(
+            "{rule}", str(UNKNOWN_RECORDING))
     return path.replace("/default", f"/{UNKNOWN_CAMERA}")
 
 

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class EventsConfig(AppConfig):
+    name = "events"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # By dotted path: only the media worker imports the rule evaluation (web doesn't).
+        from streaming.worker import registry
+
+        registry.register_camera_part("events", "events.worker_part:EventPart")
+        from events import dispatch
+
+        dispatch.register_handler("webhooks", "events.webhooks:deliver")

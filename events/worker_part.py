@@ -1,0 +1,256 @@
+"""What events plugs into the media worker: per camera, its rules turned into events.
+
+Each detection result goes through every enabled rule's `RuleTracker` (events/rules.py).
+A start writes the Event row at once; an end decodes the peak frame once (from the GOP
+kept when the peak was seen), stores the JPEG with the box drawn, links the recording
+that holds the clip and fills in the end. Rows are written by one task in order, off the
+detection path; start/end hooks (events/dispatch.py) run after each write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from prometheus_client.core import Metric
+
+from events import dispatch, store
+from events.rules import Box, OpenEvent, Peak, RuleTracker, Transition
+from events.snapshot import decode_last, encode_jpeg, event_snapshot
+from streaming.media.shm.layout import DetectionResult
+from streaming.media.types import AccessUnit, MediaError
+from streaming.metric_families import counter
+from streaming.worker.registry import CameraContext
+
+log = logging.getLogger("petcam.events")
+
+
+def camera_to_wall(timestamp: float) -> datetime:
+    """Wall-clock time of a camera (CLOCK_MONOTONIC) time on this host."""
+    age = time.clock_gettime(time.CLOCK_MONOTONIC) - timestamp
+    return datetime.now(UTC) - timedelta(seconds=age)
+
+
+@dataclass
+class _Snap:
+    """The picture for an event's snapshot: the peak's frame, or while the peak's GOP was
+    not decodable (the worker joined mid-GOP), the best detection that has one."""
+
+    start: float  # the run / event it belongs to
+    peak: Peak
+    gop: list[AccessUnit]  # IDR first, up to (or near) the frame
+
+
+@dataclass
+class _Work:
+    kind: str  # "start" or "end"
+    rule_id: int
+    event: OpenEvent
+    snap: _Snap | None  # for an end: what to decode
+
+
+class EventPart:
+    """One camera's event rules, evaluated on every detection result."""
+
+    def __init__(self, context: CameraContext) -> None:
+        self.camera = context.config.slug
+        self.hub = context.hub
+        self.frame_size = context.frame_size
+        self.end_gap = float(settings.PETCAM_EVENT_END_SECONDS)
+        self.refresh = float(settings.PETCAM_EVENT_RULES_REFRESH_SECONDS)
+        self.trackers: dict[int, RuleTracker] = {}
+        self._versions: dict[int, str] = {}  # rule id -> updated_at seen
+        self._snaps: dict[int, _Snap] = {}  # rule id -> picture of its run / open event
+        self._queue: asyncio.Queue[_Work] = asyncio.Queue()
+        self._tasks: list[asyncio.Task] = []
+        self.started = self.ended = self.failed = 0
+        context.detection_listeners.append(self.on_detection)
+        self.ops = {"events.still": self._still}
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._tasks = [loop.create_task(self._refresh_loop(), name=f"event-rules-{self.camera}"),
+                       loop.create_task(self._tick_loop(), name=f"event-tick-{self.camera}"),
+                       loop.create_task(self._writer(), name=f"event-writer-{self.camera}")]
+
+    async def stop(self) -> None:
+        # Open events end where they were last seen: their rows get an end and a snapshot.
+        for rule_id, tracker in self.trackers.items():
+            if tracker.open is not None:
+                self._enqueue(Transition("end", tracker.open), rule_id)
+                tracker.open = None
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._queue.join(), 10)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # --- rules ----------------------------------------------------------------------------
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            try:
+                self.apply_rules(await database_sync_to_async(store.enabled_rules)(self.camera))
+            except Exception:
+                log.exception("camera %s: event rules not reloaded", self.camera)
+            await asyncio.sleep(self.refresh)
+
+    def apply_rules(self, rows: list[tuple[Any, str]]) -> None:
+        """Keep each unchanged rule's state; a changed rule starts afresh (its open event
+        ends); a removed or disabled one ends its open event."""
+        wanted = {rule.id: (rule, version) for rule, version in rows}
+        for rule_id in list(self.trackers):
+            if rule_id not in wanted or wanted[rule_id][1] != self._versions.get(rule_id):
+                tracker = self.trackers.pop(rule_id)
+                self._versions.pop(rule_id, None)
+                if tracker.open is not None:
+                    self._enqueue(Transition("end", tracker.open), rule_id)
+        for rule_id, (rule, version) in wanted.items():
+            if rule_id not in self.trackers:
+                self.trackers[rule_id] = RuleTracker(rule, end_gap=self.end_gap)
+                self._versions[rule_id] = version
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            now = time.clock_gettime(time.CLOCK_MONOTONIC)
+            for rule_id, tracker in list(self.trackers.items()):
+                for transition in tracker.tick(now):
+                    self._enqueue(transition, rule_id)
+
+    # --- detections (on the loop) ---------------------------------------------------------
+
+    def on_detection(self, result: DetectionResult) -> None:
+        if not self.trackers:
+            return
+        width, height = self.frame_size()
+        if not width or not height:
+            return  # before the first frame: boxes cannot be placed in the picture
+        boxes = [Box(d.class_name, d.confidence, d.x / width, d.y / height, d.w / width,
+                     d.h / height) for d in result.detections]
+        wall = camera_to_wall(result.timestamp)
+        for rule_id, tracker in self.trackers.items():
+            transitions = tracker.feed(boxes, result.timestamp, result.frame_number, wall)
+            self._keep_picture(rule_id, tracker)
+            for transition in transitions:
+                self._enqueue(transition, rule_id)
+
+    def _keep_picture(self, rule_id: int, tracker: RuleTracker) -> None:
+        """Keep the GOP of the peak (only references: decoded once, at the end)."""
+        best = tracker.last_best
+        start = tracker.open.start if tracker.open else tracker.run_start
+        if best is None or start is None:
+            return
+        peak = tracker.open.peak if tracker.open else tracker.run_peak
+        kept = self._snaps.get(rule_id)
+        if kept is None or kept.start != start or (peak is not None
+                                                   and best.frame_number == peak.frame_number):
+            gop = self.hub.gop.snapshot(max_age=None)
+            if gop:
+                self._snaps[rule_id] = _Snap(start, best, gop)
+
+    def _enqueue(self, transition: Transition, rule_id: int) -> None:
+        snap = None
+        if transition.kind == "end":
+            snap = self._snaps.pop(rule_id, None)
+            if snap is not None and snap.start != transition.event.start:
+                snap = None
+        self._queue.put_nowait(_Work(transition.kind, rule_id, transition.event, snap))
+
+    # --- rows, snapshots, hooks (one task, in order) --------------------------------------
+
+    async def _writer(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                if work.kind == "start":
+                    await self._store_start(work)
+                else:
+                    await self._store_end(work)
+            except Exception:
+                self.failed += 1
+                log.exception("camera %s: event of rule %d not stored", self.camera,
+                              work.rule_id)
+            finally:
+                self._queue.task_done()
+
+    async def _store_start(self, work: _Work) -> None:
+        ev = work.event
+        peak = ev.peak
+        row = await database_sync_to_async(store.create_event)(
+            rule_id=work.rule_id, camera=self.camera, class_name=peak.box.class_name,
+            started_at=camera_to_wall(ev.start), peak_confidence=peak.box.confidence,
+            box=[peak.box.x, peak.box.y, peak.box.w, peak.box.h],
+            frame_number=peak.frame_number)
+        ev.stored_id = row["id"]
+        self.started += 1
+        log.info("camera %s: event %d started (%s, rule %d)", self.camera, row["id"],
+                 peak.box.class_name, work.rule_id)
+        dispatch.emit(dispatch.STARTED, row)
+
+    async def _store_end(self, work: _Work) -> None:
+        ev = work.event
+        if ev.stored_id is None:
+            return  # its start was never stored (logged there)
+        jpeg = None
+        # The row's box and frame are the snapshot's, so the drawn box is the one shown.
+        shown = work.snap.peak if work.snap else ev.peak
+        box = (shown.box.x, shown.box.y, shown.box.w, shown.box.h)
+        if work.snap is not None:
+            jpeg = await asyncio.to_thread(event_snapshot, work.snap.gop, shown.frame_number,
+                                           box)
+        row = await database_sync_to_async(store.finish_event)(
+            ev.stored_id, ended_at=camera_to_wall(ev.last_seen),
+            class_name=ev.peak.box.class_name, peak_confidence=ev.peak.box.confidence,
+            box=list(box), frame_number=shown.frame_number, jpeg=jpeg)
+        if row is None:
+            return  # deleted meanwhile
+        self.ended += 1
+        log.info("camera %s: event %d ended (snapshot %s, recording %s)", self.camera,
+                 row["id"], "yes" if jpeg else "none", row["recording"])
+        dispatch.emit(dispatch.ENDED, row)
+
+    # --- RPC ------------------------------------------------------------------------------
+
+    async def _still(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The live picture as JPEG (base64), for drawing a zone over it."""
+        gop = self.hub.gop.snapshot()
+        if not gop:
+            raise MediaError("no_picture", f"Camera {self.camera!r} sends no picture now.")
+
+        def still() -> bytes | None:
+            rgb = decode_last(gop)
+            return None if rgb is None else encode_jpeg(rgb)
+
+        jpeg = await asyncio.to_thread(still)
+        if jpeg is None:
+            raise MediaError("no_picture", "The current picture could not be decoded.")
+        return {"jpeg": base64.b64encode(jpeg).decode("ascii")}
+
+    # --- status ---------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        return {"event_rules": {"rules": len(self.trackers), "started": self.started,
+                           "ended": self.ended, "failed": self.failed,
+                           "open": sum(t.open is not None for t in self.trackers.values())}}
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def sink_drops(self) -> dict[str, int]:
+        return {}
+
+    def metrics(self) -> list[Metric]:
+        out: list[Metric] = []
+        counter("petcam_events", "Events started by the camera's rules.",
+                {(): self.started}, self.camera, out)
+        return out

@@ -1,0 +1,116 @@
+"""The events part of the media worker, in-process with a real hub and x264 units:
+rules from the database become trackers; detections published with the frames make an
+Event row at the start and, at the end, its snapshot and end; a rule switched off ends
+its open event; the live still for the zone editor."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import time
+
+import av
+import pytest
+
+from events.models import Event, EventRule
+from events.worker_part import EventPart
+from streaming.media.hub import Hub
+from streaming.media.shm.layout import Detection, DetectionResult
+from streaming.media.types import CameraConfig
+from streaming.worker.registry import CameraContext
+from tests.support.recordings import camera_units
+
+
+@pytest.fixture
+def part(transactional_db, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.PETCAM_EVENT_END_SECONDS = 0.3
+    settings.PETCAM_EVENT_RULES_REFRESH_SECONDS = 0.1
+    hub = Hub("default")
+    context = CameraContext(CameraConfig("default", "/nowhere", "/nowhere_det"), hub,
+                            lambda: (320, 240), "camera.default")
+    made = EventPart(context)
+    assert context.detection_listeners == [made.on_detection]
+    return made
+
+
+def result(au, conf: float) -> DetectionResult:
+    sec = int(au.timestamp)
+    return DetectionResult(au.frame_number, sec, round((au.timestamp - sec) * 1e9),
+                           (Detection("cat", conf, 80, 60, 64, 48),))
+
+
+async def play(part: EventPart, units, confidences) -> None:
+    for au, conf in zip(units, confidences, strict=True):
+        wait = au.timestamp - time.clock_gettime(time.CLOCK_MONOTONIC)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        part.hub.publish(au)
+        if conf:
+            part.on_detection(result(au, conf))
+
+
+async def until(predicate, timeout: float = 5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await asyncio.to_thread(predicate)
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def test_detections_become_an_event_with_snapshot(part):
+    rule = EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=30, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+    confidences = [0.0] * 3 + [0.7, 0.9, 0.8] + [0.5] * 6 + [0.0] * 18  # peak: frame 5
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        still = await part.ops["events.still"]({})
+        await part.stop()
+        return ev, still
+
+    ev, still = asyncio.run(main())
+    assert (ev.rule_id, ev.class_name, ev.peak_confidence) == (rule.pk, "cat",
+                                                               pytest.approx(0.9))
+    assert ev.frame_number == units[4].frame_number
+    assert ev.box == pytest.approx([0.25, 0.25, 0.2, 0.2])
+    assert ev.snapshot.name == f"events/default/{ev.started_at:%Y-%m-%d}/default-event-{ev.pk}.jpg"
+    with av.open(ev.snapshot.path) as container:
+        assert next(container.decode(video=0)).width == 320
+    with av.open(io.BytesIO(base64.b64decode(still["jpeg"]))) as container:
+        assert next(container.decode(video=0)).height == 240
+    assert part.status()["event_rules"] == {"rules": 1, "started": 1, "ended": 1,
+                                            "failed": 0, "open": 0}
+
+
+def test_a_rule_switched_off_ends_its_open_event(part):
+    rule = EventRule.objects.create(camera="default", classes=["cat"])
+    units = camera_units(n=8, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, [0.9] * 8)
+        await until(lambda: Event.objects.exists())
+        assert part.status()["event_rules"]["open"] == 1
+        await asyncio.to_thread(EventRule.objects.filter(pk=rule.pk).update, enabled=False)
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        await part.stop()
+        return ev
+
+    ev = asyncio.run(main())
+    assert ev.snapshot and part.trackers == {}
+
+
+def test_still_without_a_picture(part):
+    from streaming.media.types import MediaError
+
+    with pytest.raises(MediaError) as caught:
+        asyncio.run(part.ops["events.still"]({}))
+    assert caught.value.code == "no_picture"
