@@ -117,107 +117,124 @@ def site(tmp_path_factory):
         shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """One Chromium for both walks (each has its own contexts: no shared login)."""
+    with sync_playwright() as pw:
+        chromium = launch(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
 @pytest.mark.parametrize("device", list(DEVICES))
-def test_quick_tour(site, device):
+def test_quick_tour(site, browser, device):
     base, touch, tour = site.base, DEVICES[device].get("has_touch", False), Tour(device)
     width = DEVICES[device]["viewport"]["width"]
-    with sync_playwright() as pw:
-        browser = launch(pw)
-        try:
-            page = browser.new_context(**DEVICES[device]).new_page()
+    contexts = [browser.new_context(**DEVICES[device]) for _ in range(2)]  # owner, family
+    try:
+        page = contexts[0].new_page()
 
-            # 1. Log in: the site asks first.
-            page.goto(base + "/")
-            page.wait_for_url(re.compile(r"/accounts/login/"))
-            page.get_by_label("Username").fill(site.username)
-            page.get_by_label("Password").fill(site.password)
-            tour.shot(page, "01-login")
-            press(page.get_by_role("button", name="Log in"), touch)
-            page.wait_for_url(base + "/")
+        # 1. Log in: the site asks first.
+        page.goto(base + "/")
+        page.wait_for_url(re.compile(r"/accounts/login/"))
+        page.get_by_label("Username").fill(site.username)
+        page.get_by_label("Password").fill(site.password)
+        tour.shot(page, "01-login")
+        press(page.get_by_role("button", name="Log in"), touch)
+        page.wait_for_url(base + "/")
 
-            # 2. Watch: the live picture plays, nothing wider than the screen.
-            expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)
-            page.wait_for_function(playing("[data-testid=video]"), timeout=20_000)
-            expect(page.get_by_test_id("player-message")).to_be_hidden()
-            fits_the_screen(page, width)
-            tour.shot(page, "02-watch")
+        # 2. Watch: the live picture plays, nothing wider than the screen.
+        expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)
+        page.wait_for_function(playing("[data-testid=video]"), timeout=20_000)
+        expect(page.get_by_test_id("player-message")).to_be_hidden()
+        fits_the_screen(page, width)
+        tour.shot(page, "02-watch")
 
-            # 3. Record a few seconds and stop: a note says it was saved, with its link.
-            button = page.get_by_test_id("record-button")
-            expect(button).to_have_text("● Record")
-            press(button, touch)
-            expect(button).to_have_text("■ Stop", timeout=10_000)
-            page.wait_for_function(
-                "() => { const t = document.querySelector('[data-testid=record-timer]')"
-                ".textContent.split(':').map(Number); return t[t.length - 1] >= 3; }",
-                timeout=15_000)
-            press(button, touch)
-            expect(button).to_have_text("● Record", timeout=15_000)
-            expect(page.get_by_test_id("record-saved")).to_be_visible()
-            link = page.get_by_test_id("record-saved-link")
-            # a human title: what was seen, the day and time, how long (not a file name)
-            expect(link).to_have_text(re.compile(r"^(Cat|Recording) · \w+ \d\d:\d\d · \d+ s$"))
-            title = link.text_content()
-            rec_id = re.fullmatch(r"/recordings/(\d+)/", link.get_attribute("href")).group(1)
-            tour.shot(page, "03-record")
+        # 3. Record a few seconds and stop: a note says it was saved, with its link.
+        button = page.get_by_test_id("record-button")
+        expect(button).to_have_text("● Record")
+        press(button, touch)
+        expect(button).to_have_text("■ Stop", timeout=10_000)
+        page.wait_for_function(
+            "() => { const t = document.querySelector('[data-testid=record-timer]')"
+            ".textContent.split(':').map(Number); return t[t.length - 1] >= 3; }",
+            timeout=15_000)
+        press(button, touch)
+        expect(button).to_have_text("● Record", timeout=15_000)
+        expect(page.get_by_test_id("record-saved")).to_be_visible()
+        link = page.get_by_test_id("record-saved-link")
+        # a human title: what was seen, the day and time, how long (not a file name)
+        expect(link).to_have_text(re.compile(r"^(Cat|Recording) · \w+ \d\d:\d\d · \d+ s$"))
+        title = link.text_content()
+        rec_id = re.fullmatch(r"/recordings/(\d+)/", link.get_attribute("href")).group(1)
+        tour.shot(page, "03-record")
 
-            # 4. Find it on the recordings page, under the same title.
-            press(page.get_by_role("link", name="Recordings"), touch)
-            page.wait_for_url(base + "/recordings/")
-            card = page.locator(f"[data-testid=recording-card][data-id='{rec_id}']")
-            expect(card).to_be_visible(timeout=10_000)
-            expect(card.get_by_test_id("recording-name")).to_have_text(title)
-            page.wait_for_function(
-                f"() => {{ const i = document.querySelector("
-                f"\"[data-id='{rec_id}'] [data-testid=recording-thumbnail]\");"
-                f" return !!i && i.complete && i.naturalWidth > 0; }}", timeout=10_000)
-            fits_the_screen(page, width)
-            tour.shot(page, "04-find")
+        # 4. Find it on the recordings page, under the same title.
+        press(page.get_by_role("link", name="Recordings"), touch)
+        page.wait_for_url(base + "/recordings/")
+        card = page.locator(f"[data-testid=recording-card][data-id='{rec_id}']")
+        expect(card).to_be_visible(timeout=10_000)
+        expect(card.get_by_test_id("recording-name")).to_have_text(title)
+        page.wait_for_function(
+            f"() => {{ const i = document.querySelector("
+            f"\"[data-id='{rec_id}'] [data-testid=recording-thumbnail]\");"
+            f" return !!i && i.complete && i.naturalWidth > 0; }}", timeout=10_000)
+        fits_the_screen(page, width)
+        tour.shot(page, "04-find")
 
-            # 5. Play it: its own page, the boxes drawn where the pet was seen.
-            press(card.get_by_test_id("recording-open"), touch)
-            page.wait_for_url(f"{base}/recordings/{rec_id}/")
-            expect(page.get_by_test_id("playback-title")).to_have_text(title)
-            page.wait_for_function("() => window.petcamPlayback && window.petcamPlayback.ready",
-                                   timeout=15_000)
-            expect(page.get_by_test_id("timeline-row").first).to_be_visible()
-            page.evaluate("document.querySelector('[data-testid=playback-video]').play()")
-            page.wait_for_function(
-                "() => { const v = document.querySelector('[data-testid=playback-video]');"
-                " return v.currentTime > 1 && window.petcamPlayback.boxes.length > 0; }",
-                timeout=15_000)
-            page.evaluate("document.querySelector('[data-testid=playback-video]').pause()")
-            expect(page.get_by_test_id("playback-boxes")).to_have_text(re.compile(r"^\d+ box"))
-            tour.shot(page, "05-play")
+        # 5. Play it: its own page, the boxes drawn where the pet was seen.
+        press(card.get_by_test_id("recording-open"), touch)
+        page.wait_for_url(f"{base}/recordings/{rec_id}/")
+        expect(page.get_by_test_id("playback-title")).to_have_text(title)
+        page.wait_for_function("() => window.petcamPlayback && window.petcamPlayback.ready",
+                               timeout=15_000)
+        expect(page.get_by_test_id("timeline-row").first).to_be_visible()
+        page.evaluate("document.querySelector('[data-testid=playback-video]').play()")
+        page.wait_for_function(
+            "() => { const v = document.querySelector('[data-testid=playback-video]');"
+            " return v.currentTime > 1 && window.petcamPlayback.boxes.length > 0; }",
+            timeout=15_000)
+        page.evaluate("document.querySelector('[data-testid=playback-video]').pause()")
+        expect(page.get_by_test_id("playback-boxes")).to_have_text(re.compile(r"^\d+ box"))
+        tour.shot(page, "05-play")
 
-            # 6. Share with family: the admin adds a viewer (a name and a password, then
-            # the group "viewers")...
-            family = FAMILY[device]
-            page.goto(base + "/admin/auth/user/add/")
-            page.locator("#id_username").fill(family)
-            page.locator("#id_password1").fill(FAMILY_PASSWORD)
-            page.locator("#id_password2").fill(FAMILY_PASSWORD)
-            press(page.locator("input[name=_save]"), touch)
-            page.wait_for_url(re.compile(r"/admin/auth/user/\d+/change/"))
-            page.locator("#id_groups_from").select_option(label="viewers")
-            press(page.locator("#id_groups_add"), touch)
-            expect(page.locator("#id_groups_to option")).to_have_text(["viewers"])
-            page.locator("#id_groups_to").scroll_into_view_if_needed()
-            tour.shot(page, "06-family")
-            press(page.locator("input[name=_save]"), touch)
-            page.wait_for_url(base + "/admin/auth/user/")
-            expect(page.locator(".messagelist .success")).to_contain_text(family)
+        # 6. Share with family: the admin adds a viewer (a name and a password, then
+        # the group "viewers")...
+        family = FAMILY[device]
+        page.goto(base + "/admin/auth/user/add/")
+        page.locator("#id_username").fill(family)
+        page.locator("#id_password1").fill(FAMILY_PASSWORD)
+        page.locator("#id_password2").fill(FAMILY_PASSWORD)
+        press(page.locator("input[name=_save]"), touch)
+        page.wait_for_url(re.compile(r"/admin/auth/user/\d+/change/"))
+        page.locator("#id_groups_from").select_option(label="viewers")
+        press(page.locator("#id_groups_add"), touch)
+        expect(page.locator("#id_groups_to option")).to_have_text(["viewers"])
+        page.locator("#id_groups_to").scroll_into_view_if_needed()
+        tour.shot(page, "06-family")
+        press(page.locator("input[name=_save]"), touch)
+        page.wait_for_url(base + "/admin/auth/user/")
+        expect(page.locator(".messagelist .success")).to_contain_text(family)
 
-            # ... who logs in on their own device: the live video, no record button.
-            other = browser.new_context(**DEVICES[device]).new_page()
-            other.goto(base + "/")
-            log_in(other, family, FAMILY_PASSWORD)
-            other.wait_for_url(base + "/")
-            expect(other.get_by_test_id("state")).to_have_text("live", timeout=20_000)
-            other.wait_for_function(playing("[data-testid=video]"), timeout=20_000)
-            expect(other.get_by_test_id("record-button")).to_have_count(0)
-            expect(other.get_by_test_id("details")).to_have_count(0)  # no technical panel
-            expect(other.get_by_role("link", name="Admin")).to_have_count(0)
-            tour.shot(other, "07-family-watching")
-        finally:
-            browser.close()
+        # ... who logs in on their own device: the live video, no record button.
+        other = contexts[1].new_page()
+        other.goto(base + "/")
+        log_in(other, family, FAMILY_PASSWORD)
+        other.wait_for_url(base + "/")
+        expect(other.get_by_test_id("state")).to_have_text("live", timeout=20_000)
+        other.wait_for_function(playing("[data-testid=video]"), timeout=20_000)
+        expect(other.get_by_test_id("record-button")).to_have_count(0)
+        expect(other.get_by_test_id("details")).to_have_count(0)  # no technical panel
+        expect(other.get_by_role("link", name="Admin")).to_have_count(0)
+        tour.shot(other, "07-family-watching")
+        # and they find the recordings too, to play, not to delete
+        other.goto(base + "/recordings/")
+        theirs = other.locator(f"[data-testid=recording-card][data-id='{rec_id}']")
+        expect(theirs.get_by_test_id("recording-name")).to_have_text(title, timeout=10_000)
+        expect(theirs.get_by_test_id("recording-open")).to_be_visible()
+        expect(other.get_by_test_id("recording-delete")).to_have_count(0)
+    finally:
+        for context in contexts:
+            context.close()
