@@ -238,3 +238,16 @@ def test_quick_tour(site, browser, device):
     finally:
         for context in contexts:
             context.close()
+
+
+def test_the_readme_shows_the_tour_pictures():
+    """The README's quick tour names pictures this test made, small enough to keep in git."""
+    readme = (ROOT / "README.md").read_text()
+    named = re.findall(r'src="(docs/tour/[^"]+)"', readme)
+    assert len(named) >= 12, named  # six steps, a laptop and a phone each
+    for name in named:
+        path = ROOT / name
+        assert path.is_file(), f"README shows {name}, which is not there"
+        assert path.stat().st_size < 120_000, f"{name} is {path.stat().st_size} bytes"
+        assert re.fullmatch(r"docs/tour/(desktop|phone)-\d\d-[a-z-]+\.jpg", name), name
+    assert sum(p.stat().st_size for p in (ROOT / "docs/tour").iterdir()) < 1_500_000
