@@ -269,6 +269,9 @@ export function startPlayer(stage) {
     if (fallbackTimer || webrtcWorked || !mseSupported()) return;
     fallbackTimer = setTimeout(() => {
       fallbackTimer = null;
+      // The server answered and refused (a full camera, too many sessions): the
+      // WebSocket has the same limits, so wait on WebRTC's retry instead.
+      if (offerError && offerError.status > 0) { armFallback(); return; }
       if (!webrtcWorked && player.transport === "webrtc") {
         switchTransport("mse", "WebRTC did not connect within " + MSE_FALLBACK_MS / 1000 + " s");
       }
@@ -353,7 +356,7 @@ export function startPlayer(stage) {
       location.href = "/accounts/login/?next=" + encodeURIComponent(location.pathname);
       return;
     }
-    offerError = {code: err.code || "error", detail: err.message};
+    offerError = {code: err.code || "error", detail: err.message, status: err.status || 0};
     updateMessage();
     scheduleReconnect("offer failed: " + offerError.code);
   }
@@ -479,9 +482,10 @@ export function startPlayer(stage) {
   }
 
   function pictureFlowing() {
+    if (player.firstFrameAt === null || performance.now() - progress.lastAt >= LIVE_FRESH_MS) return false;
+    if (player.mse) return true;  // frames decoded from the WebSocket: that is the connection
     const pc = player.pc;
-    return !!pc && pc.connectionState === "connected" && player.firstFrameAt !== null
-      && performance.now() - progress.lastAt < LIVE_FRESH_MS;
+    return !!pc && pc.connectionState === "connected";
   }
 
   // [text, kind]: kind is the state line's class (live, waiting, off, error).
