@@ -267,6 +267,17 @@ def pinned(core: int, start):
     return out.get("value")
 
 
+def prioritize_all_threads(pid: int, nice: int = 0, fifo: int = 0) -> None:
+    """Every thread the process has now (setpriority/sched_setscheduler are per thread on
+    Linux): a nice value, or SCHED_FIFO at priority `fifo` (0: leave the policy)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if fifo:
+                os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(fifo))
+            elif nice:
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+
+
 def pin_all_threads(pid: int, core: int) -> None:
     """Threads a process already has do not follow a later pin of its main thread."""
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -309,6 +320,9 @@ def measure(name: str, pid: int, other_pids: list[int], pool: ClientPool, n: int
             row["connect_errors"] = errors[:3]
     else:
         row["connected"] = 0
+    if args.receiver_nice or args.receiver_fifo:
+        for proc in pool.procs:
+            prioritize_all_threads(proc.pid, args.receiver_nice, args.receiver_fifo)
     time.sleep(args.warmup)
     load0 = loadavg()
     b = pool.snapshot()
@@ -416,6 +430,8 @@ def run(args) -> dict:
         signaling: dict = {"count_rtp": True}
         if args.rcvbuf:
             signaling["rcvbuf"] = args.rcvbuf
+        if args.read_every_ms:
+            signaling["read_every"] = args.read_every_ms / 1000
         for name, pacing in petcams.items():
             stacks[name], servers[name] = start_petcam(args, clip_path, pacing)
             pools[name] = ClientPool({**signaling, "kind": "http", "base": stacks[name].base,
@@ -537,6 +553,8 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "clip": clip, "window_s": args.seconds, "warmup_s": args.warmup,
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
+                   "receiver_nice": args.receiver_nice, "receiver_fifo": args.receiver_fifo,
+                   "read_every_ms": args.read_every_ms,
                    "feed_mbits": args.feed_mbits,
                    "rcvbuf": args.rcvbuf or "8 MiB (aioice asks 4 MiB)",
                    "janus": janus_version(), "petcam": "manage.py serve (embedded)",
@@ -568,6 +586,17 @@ def main() -> None:
                     help="PETCAM_PACING (both: a paced and an unpaced petcam in the run)")
     ap.add_argument("--rcvbuf", type=int, default=0,
                     help="receivers' socket buffer in bytes (0: 8 MiB, the harness's)")
+    ap.add_argument("--receiver-nice", type=int, default=0,
+                    help="nice value of the receivers (e.g. -5: they, not other work on a "
+                         "shared machine, get the client core when packets arrive)")
+    ap.add_argument("--read-every-ms", type=float, default=0,
+                    help="receivers read their sockets only this often (0: as datagrams "
+                         "arrive): with --rcvbuf, a phone whose receive thread is busy")
+    ap.add_argument("--receiver-fifo", type=int, default=0,
+                    help="run the receivers SCHED_FIFO at this priority (e.g. 10): a packet "
+                         "is read as soon as the client core can, whatever else the machine "
+                         "runs, so losses at their sockets measure the server's bursts "
+                         "against the buffer, not the machine's load")
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--client-core", type=int, default=1)
     ap.add_argument("--client-procs", type=int, default=2)

@@ -48,6 +48,8 @@ class CameraPipeline:
         self.reader = self.source  # older name: .stats and .close() as before
         self.processor = H264Processor()
         self.hub = Hub(config.slug)
+        if hasattr(self.source, "demand"):  # a polled source can relax with no sink
+            self.source.demand = self.hub.has_sinks
         self._rate = LiveRate()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()

@@ -164,18 +164,22 @@ class LeanSender:
             timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
             ntp = clock.current_ntp_time()  # once per frame, not twice per packet
             count = len(payloads)
-            live = self.track.last_was_live
-            interval = self._interval(au.timestamp, live)
-            schedule = (pace_schedule(count, interval) if self.pacing and live
+            # Live frames, and a backlog after a stall (which the track spaces by its
+            # catch-up rate, but each IDR would still leave as one burst) are paced; a
+            # replayed GOP is not: the viewer's first picture waits on it.
+            interval = self._interval(au.timestamp, not self.track.last_was_replay)
+            schedule = (pace_schedule(count, interval)
+                        if self.pacing and not self.track.last_was_replay
                         else [(0.0, 0, count)])
             sent_octets = 0
             started = loop.time()
+            gap = schedule[1][0] / 2 if len(schedule) > 1 else 0.0
             for offset, start, end in schedule:
                 if offset:
-                    # Against the frame's start: a late wake-up does not push the rest later.
-                    delay = started + offset - loop.time()
-                    if delay > 0:
-                        await asyncio.sleep(delay)
+                    # Due against the frame's start (a late wake-up does not push the rest
+                    # later), but never less than half a step after the previous burst:
+                    # catching up must not rebuild the burst pacing is there to split.
+                    await asyncio.sleep(max(started + offset - loop.time(), gap))
                     ntp = clock.current_ntp_time()
                 extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
                                               mid=internals.mid)
@@ -196,11 +200,11 @@ class LeanSender:
                                        octets=self.octets, packets=self.packets)
             compat.count_dtls_sent(sender, count, sent_octets)
 
-    def _interval(self, camera_ts: float, live: bool) -> float:
+    def _interval(self, camera_ts: float, camera_frame: bool) -> float:
         """The camera's frame interval as its stamps show it (what a paced frame is spread
-        over)."""
+        over); `camera_frame` false for a replayed one (its stamp is the past)."""
         step = camera_ts - self._last_live_ts if self._last_live_ts is not None else 0.0
-        self._last_live_ts = camera_ts if live else None
+        self._last_live_ts = camera_ts if camera_frame else None
         return min(step, MAX_INTERVAL) if step > 0.001 else DEFAULT_INTERVAL
 
     # --- sending ---------------------------------------------------------------------
