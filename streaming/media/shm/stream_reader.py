@@ -282,8 +282,9 @@ class FrameReader:
                 if frame is not None:
                     frames.append(frame)
             self._next_index = (self._next_index + 1) % U32
-        if (self._probe is not None and self.eager and write_index != 0 and self._next_index == write_index
-                and self._early_index != write_index and self._probe.writers_asleep()):
+        if (self._probe is not None and self.eager and write_index != 0
+                and self._next_index == write_index and self._early_index != write_index
+                and self._probe.writers_asleep()):
             # The newest slot, write_index itself: complete once the writer sleeps.
             self._early_index = write_index
             behind += 1
