@@ -105,3 +105,26 @@ def test_a_150_packet_idr_needs_room_for_one_burst_not_the_frame():
     schedule = pace_schedule(150)
     assert len(schedule) >= 150 // PACE_BURST
     assert max(end - start for _, start, end in schedule) * 1300 < 212992 // 4
+
+
+def test_shared_payloads_live_exactly_as_long_as_their_access_unit():
+    """Packetized once for all viewers, and freed with the unit (no count-bound cache
+    keeping seconds of frames alive once one viewer watched)."""
+    import gc
+
+    from streaming.media.types import AccessUnit
+    from streaming.media.webrtc.packetizer import PayloadCache
+
+    cache = PayloadCache()
+    units = [AccessUnit(AU, True, n, 0.0, (7, 8, 5)) for n in range(3)]
+    first = cache.payloads(units[0])
+    assert cache.payloads(units[0]) is first  # a second viewer: the same list
+    assert first == h264_payloads(AU)
+    for au in units[1:]:
+        cache.payloads(au)
+    assert (cache.hits, cache.misses, len(cache)) == (1, 3, 3)
+    del units[0], au
+    gc.collect()
+    assert len(cache) == 2
+    units.clear()
+    assert len(cache) == 0

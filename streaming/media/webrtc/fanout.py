@@ -46,7 +46,7 @@ from streaming.media.webrtc.track import PassthroughTrack
 log = logging.getLogger("petcam.viewer")
 
 FIRST_WORD = struct.Struct("!BBH")  # V/P/X/CC, M/PT, sequence number
-HISTORY_FRAMES = 64  # NACK answers for ~2 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
+HISTORY_FRAMES = 32  # NACK answers for ~1 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
 PACE_ABOVE = 32  # packets: a bigger live frame (an IDR; a P-frame at 8 Mbit/s is ~30) is paced
 PACE_BURST = 16  # packets (~20 KB) back to back at most within a paced frame
 PACE_SPREAD = 0.8  # of the frame interval: a paced frame's last burst leaves by then
