@@ -13,9 +13,10 @@ all viewers); the RTP header up to the sequence number is built once with
 aiortc's own serializer (so the header extensions are exactly what aiortc
 negotiated and would write, mid and abs-send-time with one clock read); then
 per packet only the first four header bytes, SRTP protect, and one sendto on
-the ICE-selected pair's UDP socket. A live frame of more than PACE_ABOVE
-packets (an IDR) leaves in bursts of at most PACE_BURST spread over most of a
-frame interval (PETCAM_PACING, pace_schedule), so it does not overflow a
+the ICE-selected pair's UDP socket. A frame of more than PACE_ABOVE packets
+(an IDR; live, or in a backlog after a stall, but not in a replayed GOP that
+a new viewer waits on) leaves in bursts of at most PACE_BURST spread over
+most of a frame interval (PETCAM_PACING, pace_schedule), so it does not overflow a
 phone's receive buffer (208 KiB, Linux's default, holds ~90 such datagrams;
 an IDR is 100-200). The packets on the wire are what aiortc's loop sends,
 byte for byte before SRTP, except that abs-send-time is that of the burst
@@ -67,6 +68,8 @@ def pace_schedule(count: int, interval: float = DEFAULT_INTERVAL, *, above: int 
     chunks = -(-count // burst)
     size = -(-count // chunks)
     chunks = -(-count // size)
+    if chunks < 2:  # `above` below `burst`: nothing to split
+        return [(0.0, 0, count)]
     step = spread * interval / (chunks - 1)
     return [(i * step, i * size, min(count, (i + 1) * size)) for i in range(chunks)]
 
