@@ -32,6 +32,13 @@ report a second, no NACK, no PLI. Several per process. Whether they keep up:
 their own CPU (% of the client core) and the kernel's UDP `RcvbufErrors`
 (/proc/net/snmp, whole machine) over each window.
 
+IDR pacing (`--pacing both`): a paced and an unpaced petcam, each its own
+embedded site and camera replaying the clip, side by side in the run; with
+`--rcvbuf 212992` (the kernel's default buffer) and `--read-every-ms 10`
+(receivers that read only that often, like a phone's busy receive thread,
+SCHED_FIFO with `--receiver-fifo` so they really do on a loaded machine) the
+drops at their sockets show what a burst does to a small buffer.
+
 Per row: server CPU (% of one core), RSS, per viewer: complete frames / frames
 the source sent in the window (fps x window), payload bitrate vs the clip's,
 packet loss (sequence gaps); CPU ratio petcam / Janus per count; targets of
