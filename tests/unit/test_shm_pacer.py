@@ -247,4 +247,6 @@ def test_with_no_demand_the_reader_relaxes_and_still_gets_every_frame(shm_name):
         shm_segment.unlink(other)
     assert early > 0
     print(f"polls per frame: relaxed {relaxed_polls:.1f}, eager {eager_polls:.1f}")
-    assert relaxed_polls < min(eager_polls, 3)
+    # Eager: ~4-5 polls a frame (sleep to just before the due time, then every 1 ms);
+    # relaxed ~1 (one just after it, one more when the writer is late).
+    assert relaxed_polls < 3
