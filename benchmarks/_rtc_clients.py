@@ -110,17 +110,23 @@ class RtpCounter:
                 "srtp_failures": self.srtp_failures}
 
 
-def install_rtp_counter(viewer: Viewer, remote_sdp: str) -> RtpCounter:
+def install_rtp_counter(viewer: Viewer, remote_sdp: str,
+                        read_every: float = 0.0) -> RtpCounter:
     """Take the viewer's ICE UDP sockets away from asyncio's one-datagram-per-wakeup
     reader: drain each in a loop; STUN, DTLS and RTCP go on to aioice as before, RTP is
     only counted. Its receiver reports come from `_report_loop`. Every socket of the
-    connection, not only the pair this side nominated: the server may send on another."""
+    connection, not only the pair this side nominated: the server may send on another.
+
+    read_every > 0: drain the sockets only every `read_every` seconds instead of as
+    datagrams arrive: a receiver that gets the CPU that often (a phone's busy network
+    thread), so what its socket buffer must hold is what arrives in between."""
     pc = viewer.pc
     receiver = pc.getReceivers()[0]
     dtls = receiver.transport
     skip = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) rtx/", remote_sdp)}
     c = viewer.rtp = RtpCounter(skip)
     loop = asyncio.get_running_loop()
+    drains: list = []
     for protocol in dtls.transport._connection._protocols:  # aioice keeps them private
         transport = getattr(protocol, "transport", None)
         if transport is None or transport.is_closing():
@@ -129,9 +135,25 @@ def install_rtp_counter(viewer: Viewer, remote_sdp: str) -> RtpCounter:
         sock = socket.socket(fileno=os.dup(fd))  # same socket; a Python object of our own
         viewer.socks.append(sock)
         loop._remove_reader(fd)  # asyncio's reader; the transport's close() removes ours
-        loop._add_reader(fd, _drainer(c, sock, protocol.datagram_received, dtls))
+        drain = _drainer(c, sock, protocol.datagram_received, dtls)
+        if read_every:
+            drains.append(drain)
+        else:
+            loop._add_reader(fd, drain)
     viewer.rr_task = asyncio.ensure_future(_report_loop(viewer, dtls, receiver))
+    if drains:
+        viewer.tick_task = asyncio.ensure_future(_read_periodically(drains, read_every))
     return c
+
+
+async def _read_periodically(drains: list, period: float) -> None:
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while True:
+        due += period
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        for drain in drains:
+            drain(limit=1_000_000)  # all it holds: at most a socket buffer's worth
 
 
 def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
@@ -140,8 +162,8 @@ def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
     recv = sock.recvfrom_into
     head = RTP_HEAD.unpack_from
 
-    def drain() -> None:
-        for _ in range(256):  # then let the other viewers' sockets have a turn
+    def drain(limit: int = 256) -> None:
+        for _ in range(limit):  # then let the other viewers' sockets have a turn
             try:
                 n, addr = recv(buf)
             except (BlockingIOError, InterruptedError):
@@ -229,6 +251,7 @@ class Viewer:
         self.rtp: RtpCounter | None = None
         self.socks: list[socket.socket] = []
         self.rr_task: asyncio.Future | None = None
+        self.tick_task: asyncio.Future | None = None
         self.janus: tuple[str, int] | None = None  # (Janus API base, session id)
         self.janus_handle: int | None = None
         self.session: str | None = None
@@ -369,7 +392,7 @@ async def open_viewer(signaling: dict) -> Viewer:
             await asyncio.sleep(0.05)
         viewer.connect_ms = round((time.monotonic() - t_offer) * 1000, 1)
         if signaling.get("count_rtp"):
-            install_rtp_counter(viewer, remote)
+            install_rtp_counter(viewer, remote, signaling.get("read_every", 0.0))
     except Exception as exc:
         viewer.error = f"{type(exc).__name__}: {exc}"
     return viewer
@@ -378,6 +401,8 @@ async def open_viewer(signaling: dict) -> Viewer:
 async def _close_viewer(viewer: Viewer, signaling: dict) -> None:
     if viewer.rr_task is not None:
         viewer.rr_task.cancel()
+    if viewer.tick_task is not None:
+        viewer.tick_task.cancel()
     if viewer.pc is not None:
         await viewer.pc.close()
     for sock in viewer.socks:

@@ -453,6 +453,11 @@ def _run(args, turn) -> dict:
                 elif args.reference:
                     settings.append(("wait for next IDR (PETCAM_GOP_REPLAY=0)",
                                      {"PETCAM_GOP_REPLAY": "0"}, False))
+                if args.also_unpaced:
+                    # Issue 13: IDR pacing and the idle reader must not cost latency.
+                    settings.append(("GOP replay, IDRs unpaced, reader never relaxed",
+                                     {"PETCAM_GOP_REPLAY": "1", "PETCAM_PACING": "0",
+                                      "PETCAM_IDLE_RELAX": "0"}, False))
                 for label, env, relay in settings:
                     stack.start_server(env)
                     status = stack.wait_live()
@@ -551,6 +556,9 @@ def main() -> None:
                     help="seconds after the first frame left out of glass-to-glass")
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the PETCAM_GOP_REPLAY=0 trials")
+    ap.add_argument("--also-unpaced", action="store_true",
+                    help="a third setting: GOP replay with PETCAM_PACING=0 and "
+                         "PETCAM_IDLE_RELAX=0 (does pacing cost latency?)")
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--fps", type=int, default=30)

@@ -32,6 +32,13 @@ report a second, no NACK, no PLI. Several per process. Whether they keep up:
 their own CPU (% of the client core) and the kernel's UDP `RcvbufErrors`
 (/proc/net/snmp, whole machine) over each window.
 
+IDR pacing (`--pacing both`): a paced and an unpaced petcam, each its own
+embedded site and camera replaying the clip, side by side in the run; with
+`--rcvbuf 212992` (the kernel's default buffer) and `--read-every-ms 10`
+(receivers that read only that often, like a phone's busy receive thread,
+SCHED_FIFO with `--receiver-fifo` so they really do on a loaded machine) the
+drops at their sockets show what a burst does to a small buffer.
+
 Per row: server CPU (% of one core), RSS, per viewer: complete frames / frames
 the source sent in the window (fps x window), payload bitrate vs the clip's,
 packet loss (sequence gaps); CPU ratio petcam / Janus per count; targets of
@@ -44,8 +51,10 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -265,6 +274,17 @@ def pinned(core: int, start):
     return out.get("value")
 
 
+def prioritize_all_threads(pid: int, nice: int = 0, fifo: int = 0) -> None:
+    """Every thread the process has now (setpriority/sched_setscheduler are per thread on
+    Linux): a nice value, or SCHED_FIFO at priority `fifo` (0: leave the policy)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            if fifo:
+                os.sched_setscheduler(int(task.name), os.SCHED_FIFO, os.sched_param(fifo))
+            elif nice:
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+
+
 def pin_all_threads(pid: int, core: int) -> None:
     """Threads a process already has do not follow a later pin of its main thread."""
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -296,7 +316,7 @@ def udp_drops(pids: list[int]) -> int:
     return total
 
 
-def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
+def measure(name: str, pid: int, other_pids: list[int], pool: ClientPool, n: int, args,
             clip: dict, source_frames=None) -> dict:
     row: dict = {"server": name, "viewers": n}
     if n:
@@ -307,6 +327,9 @@ def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
             row["connect_errors"] = errors[:3]
     else:
         row["connected"] = 0
+    if args.receiver_nice or args.receiver_fifo:
+        for proc in pool.procs:
+            prioritize_all_threads(proc.pid, args.receiver_nice, args.receiver_fifo)
     time.sleep(args.warmup)
     load0 = loadavg()
     b = pool.snapshot()
@@ -314,9 +337,9 @@ def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
     clients = [p.pid for p in pool.procs]
     drops0 = udp_drops([pid]), udp_drops(clients)
     f0 = source_frames() if source_frames else None
-    c0, o0, t0 = cpu_seconds(pid), cpu_seconds(other_pid), time.monotonic()
+    c0, o0, t0 = cpu_seconds(pid), sum(map(cpu_seconds, other_pids)), time.monotonic()
     time.sleep(args.seconds)
-    c1, o1, t1 = cpu_seconds(pid), cpu_seconds(other_pid), time.monotonic()
+    c1, o1, t1 = cpu_seconds(pid), sum(map(cpu_seconds, other_pids)), time.monotonic()
     f1 = source_frames() if source_frames else None
     udp1 = udp_rcvbuf_errors()
     drops1 = udp_drops([pid]), udp_drops(clients)
@@ -334,7 +357,7 @@ def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
     row.update({
         "server_cpu_pct": round(100 * (c1 - c0) / dt, 1),
         "cpu_per_viewer_pct": round(100 * (c1 - c0) / dt / n, 2) if n else None,
-        "other_server_cpu_pct": round(100 * (o1 - o0) / dt, 1),
+        "other_servers_cpu_pct": round(100 * (o1 - o0) / dt, 1),
         "rss_mb": round(rss_mb(pid), 1),
         "frames_pct_min": round(min(frames_pct), 2) if frames_pct else None,
         "frames_pct_mean": round(sum(frames_pct) / len(frames_pct), 2) if frames_pct else None,
@@ -359,41 +382,74 @@ def measure(name: str, pid: int, other_pid: int, pool: ClientPool, n: int, args,
     return row
 
 
+def start_petcam(args, clip_path: Path, pacing: bool) -> tuple[Stack, int]:
+    """An embedded petcam (its own simulator replaying the clip into its own segment),
+    pinned to the server core; (stack, worker pid)."""
+    stack = Stack(mode="inprocess", width=args.width, height=args.height, fps=args.fps,
+                  bitrate=args.bitrate, max_viewers=max(args.counts + [1]),
+                  extra_env={"PETCAM_PEER_SILENCE_TIMEOUT": "30",
+                             "PETCAM_PACING": "1" if pacing else "0"},
+                  keep_logs=args.keep_logs)
+    stack.prepare()
+    stack.simulator = Proc("camera", [
+        PYTHON, "-m", "benchmarks.janus_fanout_bench", "--camera", str(clip_path),
+        "--segment", stack.segment, "--det-segment", stack.env["PETCAM_SHM_DETECTIONS"],
+        "--fps", str(args.fps)], stack.env, stack.log_dir, new_session=True)
+    seg = Path("/dev/shm") / stack.segment.lstrip("/")
+    wait_for(lambda: seg.exists() or not stack.simulator.alive(), 60, "the camera", 0.2)
+    pinned(args.server_core, stack.start_server)
+    stack.wait_live()
+    pid = stack.worker_pid()
+    pin_all_threads(pid, args.server_core)
+    return stack, pid
+
+
+def petcam_servers(pacing: str) -> dict[str, bool]:
+    """Server names -> PETCAM_PACING for --pacing on/off/both ("both": two petcams, the
+    same clip, side by side in the run)."""
+    if pacing == "both":
+        return {"petcam": True, "petcam-unpaced": False}
+    return {"petcam": pacing == "on"}
+
+
 def run(args) -> dict:
-    counts = [int(x) for x in args.viewers.split(",") if x != ""]
+    counts = args.counts = [int(x) for x in args.viewers.split(",") if x != ""]
     notes: list[str] = []
     rows: list[dict] = []
     ensure_janus(notes)
     os.sched_setaffinity(0, {args.client_core})  # this process and what it starts
-    stack = Stack(mode="inprocess", width=args.width, height=args.height, fps=args.fps,
-                  bitrate=args.bitrate, max_viewers=max(counts + [1]),
-                  extra_env={"PETCAM_PEER_SILENCE_TIMEOUT": "30",
-                             "PETCAM_PACING": "1" if args.pacing == "on" else "0"},
-                  keep_logs=args.keep_logs)
+    wanted = args.servers.split(",")
+    if args.pacing == "both" and "petcam" in wanted and "petcam-unpaced" not in wanted:
+        wanted.insert(wanted.index("petcam") + 1, "petcam-unpaced")
+    petcams = {k: v for k, v in petcam_servers(args.pacing).items() if k in wanted}
+    tmp = Path(tempfile.mkdtemp(prefix="petcam-janus-bench-"))
+    stacks: dict[str, Stack] = {}
     janus = ffmpeg = None
     pools: dict[str, ClientPool] = {}
     try:
-        clip_path = stack.tmp / "clip.h264"
+        clip_path = tmp / "clip.h264"
         print("encoding the clip ...", file=sys.stderr, flush=True)
         clip = encode_clip(clip_path, args)
         meta = json.loads(Path(f"{clip_path}.json").read_text())
         meta.update(width=args.width, height=args.height)
         Path(f"{clip_path}.json").write_text(json.dumps(meta))
-        stack.prepare()
-        stack.simulator = Proc("camera", [
-            PYTHON, "-m", "benchmarks.janus_fanout_bench", "--camera", str(clip_path),
-            "--segment", stack.segment, "--det-segment", stack.env["PETCAM_SHM_DETECTIONS"],
-            "--fps", str(args.fps)], stack.env, stack.log_dir, new_session=True)
-        seg = Path("/dev/shm") / stack.segment.lstrip("/")
-        wait_for(lambda: seg.exists() or not stack.simulator.alive(), 60, "the camera", 0.2)
-        pinned(args.server_core, stack.start_server)
-        stack.wait_live()
-        petcam_pid = stack.worker_pid()
-        pin_all_threads(petcam_pid, args.server_core)
+        servers: dict[str, int] = {}
+        signaling: dict = {"count_rtp": True}
+        if args.rcvbuf:
+            signaling["rcvbuf"] = args.rcvbuf
+        if args.read_every_ms:
+            signaling["read_every"] = args.read_every_ms / 1000
+        for name, pacing in petcams.items():
+            stacks[name], servers[name] = start_petcam(args, clip_path, pacing)
+            pools[name] = ClientPool({**signaling, "kind": "http", "base": stacks[name].base,
+                                      "token": stacks[name].token}, args.client_procs,
+                                     send_pli=False)
         rtp_port = pick_free_port()
-        janus = pinned(args.server_core, lambda: Janus(stack.tmp / "janus", stack.log_dir,
-                                                       rtp_port))
+        log_dir = tmp / "logs"
+        log_dir.mkdir()
+        janus = pinned(args.server_core, lambda: Janus(tmp / "janus", log_dir, rtp_port))
         pin_all_threads(janus.pid, args.server_core)
+        servers["janus"] = janus.pid
         ffmpeg = Proc("ffmpeg", [
             "timeout", "-k", "10", str(MAX_LIFETIME_S), "ffmpeg", "-hide_banner",
             "-loglevel", "error", "-re", "-stream_loop", "-1",
@@ -401,40 +457,37 @@ def run(args) -> dict:
             "-payload_type", str(PAYLOAD_PT),
             f"udp://127.0.0.1:{rtp_port}?pkt_size={RTP_PACKET}"
             + (f"&bitrate={int(args.feed_mbits * 1e6)}" if args.feed_mbits else "")],
-            os.environ.copy(), stack.log_dir, new_session=True)
-        signaling: dict = {"count_rtp": True}
-        if args.rcvbuf:
-            signaling["rcvbuf"] = args.rcvbuf
-        pools["petcam"] = ClientPool({**signaling, "kind": "http", "base": stack.base,
-                                      "token": stack.token}, args.client_procs,
-                                     send_pli=False)
+            os.environ.copy(), log_dir, new_session=True)
         pools["janus"] = ClientPool({**signaling, "kind": "janus", "base": janus.base,
                                      "mountpoint": MOUNTPOINT}, args.client_procs,
                                     send_pli=False)
         # The feeders must not be what loses frames: ahead of the receivers on their core.
-        for feeder in (stack.simulator.pid, _child_pid(ffmpeg.pid, "ffmpeg")):
+        feeders = [s.simulator.pid for s in stacks.values()]
+        for feeder in [*feeders, _child_pid(ffmpeg.pid, "ffmpeg")]:
             os.setpriority(os.PRIO_PROCESS, feeder, -10)
-        servers = {"petcam": petcam_pid, "janus": janus.pid}
 
-        def frames_read() -> tuple[int, int]:
-            """(frames the reader read, frames the viewers' sinks dropped) so far."""
-            status = stack.status()
-            return (status["reader"]["frames_read"],
-                    sum(s["dropped"] for s in status["viewers"].get("sessions", [])))
+        def frames_read(stack: Stack):
+            def read() -> tuple[int, int]:
+                """(frames the reader read, frames the viewers' sinks dropped) so far."""
+                status = stack.status()
+                return (status["reader"]["frames_read"],
+                        sum(s["dropped"] for s in status["viewers"].get("sessions", [])))
+            return read
         for n in counts:
-            for name in args.servers.split(","):
-                other = next(p for k, p in servers.items() if k != name)
+            for name in (w for w in wanted if w in servers):
+                # Every other server idles meanwhile: its CPU is printed beside.
+                others = [p for k, p in servers.items() if k != name]
                 try:
-                    row = measure(name, servers[name], other, pools[name], n, args, clip,
-                                  frames_read if name == "petcam" else None)
+                    row = measure(name, servers[name], others, pools[name], n, args, clip,
+                                  frames_read(stacks[name]) if name in stacks else None)
                 except RuntimeError as exc:
                     row = {"server": name, "viewers": n, "error": str(exc)[:300]}
                     notes.append(f"{name} {n} viewers: {exc}"[:300])
                 rows.append(row)
                 _progress(row)
                 pools[name].close_viewers()
-                if name == "petcam":
-                    wait_viewers_gone(stack)
+                if name in stacks:
+                    wait_viewers_gone(stacks[name])
                 time.sleep(1)
         if not ffmpeg.alive():
             notes.append(f"ffmpeg exited: {ffmpeg.log_tail(5)}")
@@ -445,7 +498,12 @@ def run(args) -> dict:
             ffmpeg.stop()
         if janus is not None:
             janus.stop()
-        stack.close()
+        for stack in stacks.values():
+            stack.close()
+        if not args.keep_logs:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"logs kept in {tmp}", file=sys.stderr)
     return report(rows, notes, args, clip)
 
 
@@ -479,6 +537,15 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                         f"at full bitrate (got min {got}%, {row['kbps_min']} kbit/s)"] = (
                     got is not None and got >= TARGET_FRAMES and full
                     and row["connected"] == n)
+        paced, unpaced = p, find("petcam-unpaced", n)
+        if paced and unpaced and n:
+            ratios[f"petcam_paced_over_unpaced_cpu_{n}_viewers"] = round(
+                paced["server_cpu_pct"] / max(unpaced["server_cpu_pct"], 0.1), 2)
+            targets[f"{n} viewers: IDR pacing, no packet lost at the receivers' sockets "
+                    f"(paced: {paced['client_socket_drops']} drops, {paced['loss_pct_max']}% "
+                    f"max loss; unpaced: {unpaced['client_socket_drops']} drops, "
+                    f"{unpaced['loss_pct_max']}%)"] = (paced["client_socket_drops"] == 0
+                                                       and paced["loss_pct_max"] == 0)
     for r in rows:
         if r.get("udp_rcvbuf_errors"):
             notes.append(f"{r['server']} {r['viewers']} viewers: the kernel dropped "
@@ -493,6 +560,8 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "clip": clip, "window_s": args.seconds, "warmup_s": args.warmup,
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
+                   "receiver_nice": args.receiver_nice, "receiver_fifo": args.receiver_fifo,
+                   "read_every_ms": args.read_every_ms,
                    "feed_mbits": args.feed_mbits,
                    "rcvbuf": args.rcvbuf or "8 MiB (aioice asks 4 MiB)",
                    "janus": janus_version(), "petcam": "manage.py serve (embedded)",
@@ -520,9 +589,21 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=10)
     ap.add_argument("--feed-mbits", type=float, default=FEED_MBITS,
                     help="pace ffmpeg's RTP to Janus at this rate (0: each frame one burst)")
-    ap.add_argument("--pacing", choices=["on", "off"], default="on", help="PETCAM_PACING")
+    ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_PACING (both: a paced and an unpaced petcam in the run)")
     ap.add_argument("--rcvbuf", type=int, default=0,
                     help="receivers' socket buffer in bytes (0: 8 MiB, the harness's)")
+    ap.add_argument("--receiver-nice", type=int, default=0,
+                    help="nice value of the receivers (e.g. -5: they, not other work on a "
+                         "shared machine, get the client core when packets arrive)")
+    ap.add_argument("--read-every-ms", type=float, default=0,
+                    help="receivers read their sockets only this often (0: as datagrams "
+                         "arrive): with --rcvbuf, a phone whose receive thread is busy")
+    ap.add_argument("--receiver-fifo", type=int, default=0,
+                    help="run the receivers SCHED_FIFO at this priority (e.g. 10): a packet "
+                         "is read as soon as the client core can, whatever else the machine "
+                         "runs, so losses at their sockets measure the server's bursts "
+                         "against the buffer, not the machine's load")
     ap.add_argument("--server-core", type=int, default=0)
     ap.add_argument("--client-core", type=int, default=1)
     ap.add_argument("--client-procs", type=int, default=2)
@@ -541,7 +622,7 @@ def main() -> None:
             "frames_pct_min", "frames_pct_mean", "kbps_min", "kbps_mean", "loss_pct_max",
             "packets_per_viewer_s", "srtp_failures", "client_cpu_pct", "udp_rcvbuf_errors",
             "server_socket_drops", "client_socket_drops", "source_fps", "sink_dropped",
-            "other_server_cpu_pct", "load"]
+            "other_servers_cpu_pct", "load"]
     print_table(result["rows"], cols)
     emit(result, args.json)
 

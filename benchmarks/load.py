@@ -186,7 +186,7 @@ def run(args) -> dict:
             new = pool.connect(n - opened)
             opened = n
             errors += [c["error"] for c in new if c["error"]]
-            sockets.grow(n)
+            sockets.grow(args.ws_clients or n)
             time.sleep(args.settle)
             for attempt in range(2):
                 row = measure(n, worker_pid, site_pid)
@@ -216,6 +216,7 @@ def run(args) -> dict:
             "config": {"resolution": f"{args.width}x{args.height}", "fps": args.fps,
                        "bitrate_kbps": args.bitrate, "detect_fps": args.detect_fps,
                        "window_s": args.window, "worker_mode": stack.mode,
+                       "ws_clients": args.ws_clients or "as many as viewers",
                        "client_procs": args.client_procs},
             "knee_viewers_and_sockets": knee,
             "first_degraded": next((r for i, r in enumerate(rows)
@@ -249,6 +250,9 @@ def main() -> None:
     ap.add_argument("--fps", type=int, default=30)
     ap.add_argument("--bitrate", type=int, default=3000, help="kbit/s")
     ap.add_argument("--detect-fps", type=float, default=10)
+    ap.add_argument("--ws-clients", type=int, default=0,
+                    help="WebSocket clients at every step (0: as many as viewers), e.g. "
+                         "--steps 10 --ws-clients 50: 50 sockets with the fan-out running")
     ap.add_argument("--mode", choices=["auto", "external", "inprocess"], default="auto")
     ap.add_argument("--client-procs", type=int, default=3)
     ap.add_argument("--keep-logs", action="store_true")

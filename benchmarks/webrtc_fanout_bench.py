@@ -354,13 +354,15 @@ def run(args) -> dict:
         cam_fps = float(args.fps)
         pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.pacing]
         det_pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.detections_pacing]
-        for sender, setting, pacing, det_pacing in [
-                (x, y, z, d) for x in senders for y in settings for z in pacings
-                for d in det_pacings]:
+        relaxes = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.idle_relax]
+        for sender, setting, pacing, det_pacing, relax in [
+                (x, y, z, d, r) for x in senders for y in settings for z in pacings
+                for d in det_pacings for r in relaxes]:
             extra = {} if setting is None else {"PETCAM_SHARED_PACKETIZER": setting}
             extra["PETCAM_LEAN_SENDER"] = "1" if sender == "lean" else "0"
             extra["PETCAM_PACING"] = pacing
             extra["PETCAM_DETECTIONS_PACING"] = det_pacing
+            extra["PETCAM_IDLE_RELAX"] = relax
             stack.start_server(extra)
             status = stack.wait_live()
             cam_fps = status["fps"] or cam_fps
@@ -372,6 +374,8 @@ def run(args) -> dict:
                 label += " unpaced"  # IDRs leave as one burst (PETCAM_PACING=0)
             if det_pacing == "0":
                 label += " det-poll 2ms"  # detections reader's fixed poll
+            if relax == "0":
+                label += " never relaxed"  # reader and detections poll as if watched
             if setting is not None and reported is None:
                 notes.append("the worker status has no 'shared_packetizer' key: "
                              "PETCAM_SHARED_PACKETIZER has no effect yet; one run only")
@@ -509,6 +513,9 @@ def main() -> None:
     ap.add_argument("--sender", choices=["lean", "aiortc", "both"], default="lean",
                     help="PETCAM_LEAN_SENDER: petcam's per-frame RTP loop, aiortc's "
                          "per-packet one, or both side by side (aiortc's first)")
+    ap.add_argument("--idle-relax", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_IDLE_RELAX: with no viewer the shm reader polls once a "
+                         "frame; with no detector the detections poll backs off")
     ap.add_argument("--detections-pacing", choices=["on", "off", "both"], default="on",
                     help="PETCAM_DETECTIONS_PACING: the detections reader sleeps until the "
                     "next result is due, or polls every 2 ms; 'both' runs the fixed poll first")

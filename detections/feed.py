@@ -57,7 +57,7 @@ class DetectionFeed:
                  frame_size: Callable[[], tuple[int | None, int | None]], *,
                  sample_seconds: float = 1.0, retention_days: float = 30.0,
                  poll_interval: float = 0.002, idle_poll: float = 0.01,
-                 pace: bool = True) -> None:
+                 quiet_poll_max: float = 0.1, pace: bool = True) -> None:
         self.camera = camera
         self.group = group
         self.reader = DetectionReader(segment)
@@ -66,6 +66,7 @@ class DetectionFeed:
         self.retention_days = retention_days
         self.poll_interval = poll_interval
         self.idle_poll = idle_poll
+        self.quiet_poll_max = quiet_poll_max
         self.pace = pace
         self.published = 0
         self.per_class: dict[str, int] = {}
@@ -104,13 +105,19 @@ class DetectionFeed:
         # every poll_interval only around it (the video reader's FramePacer, keyed by the
         # record's version, which counts results). A fixed 2 ms poll was 500 wake-ups a
         # second, most of them for nothing, and a large part of an idle worker's CPU.
+        # No detector writing (not started, or stopped for more than a second): the poll
+        # backs off from idle_poll to quiet_poll_max, so its first result may wait that
+        # long once; the ones after it are paced again.
         pacer = FramePacer(fine_poll=self.poll_interval, late_poll=self.poll_interval,
                            idle_poll=self.idle_poll)
+        quiet = 0.0
+        last_ns = 0
         while not self._stop.is_set():
             width, height = self.frame_size()
             result = self.reader.poll(width, height)
             now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             if result is not None:
+                last_ns = now_ns
                 pacer.frame_seen(result.tv_sec * NS + result.tv_nsec, now_ns, result.version)
                 if self._loop and not self._loop.is_closed():
                     self._loop.call_soon_threadsafe(self._on_result, result, width, height)
@@ -118,9 +125,11 @@ class DetectionFeed:
                 delay = 0.1
             elif not self.pace:
                 delay = self.poll_interval
-            elif pacer.due_ns(0) is None:
-                delay = self.idle_poll  # no result yet from this detector
+            elif pacer.due_ns(0) is None or now_ns - last_ns > NS:
+                quiet = min(2 * quiet, self.quiet_poll_max) if quiet else self.idle_poll
+                delay = quiet  # no result yet, or none for a while: the detector is away
             else:
+                quiet = 0.0
                 delay = pacer.next_poll_delay(now_ns, 0)  # 0: 30/s until two results
             time.sleep(delay)
 

@@ -325,10 +325,13 @@ PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
 PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
 # Send RTP with petcam's per-frame loop (off: aiortc's own per-packet loop, for comparison).
 PETCAM_LEAN_SENDER = env_bool("PETCAM_LEAN_SENDER", True)
-# Lean sender: spread a big live frame (an IDR) over half a frame interval, not one burst.
+# Lean sender: spread a big frame (an IDR) over most of a frame interval, not one burst.
 PETCAM_PACING = env_bool("PETCAM_PACING", True)
 # Detections reader: sleep until the next result is due (0: poll every 2 ms throughout).
 PETCAM_DETECTIONS_PACING = env_bool("PETCAM_DETECTIONS_PACING", True)
+# With no viewer and no recording the shm reader polls once a frame, without the writer
+# probe; with no detector writing the detections poll backs off to 100 ms (0: never relax).
+PETCAM_IDLE_RELAX = env_bool("PETCAM_IDLE_RELAX", True)
 # Pace of the cached-GOP replay to a new viewer, in Mbit/s (live frames go at camera rate).
 PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
 # Open camera sockets check their user's access again this often (seconds; 0 = only when

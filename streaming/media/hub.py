@@ -128,6 +128,10 @@ class Hub:
         for sink in self.sinks:
             sink.offer(au)
 
+    def has_sinks(self) -> bool:
+        """Anyone taking frames (viewers, a recording, a pre-roll)? Safe from any thread."""
+        return bool(self.sinks)
+
     def subscribe(self, name: str, *, maxsize: int = 90, from_gop: bool = True) -> SinkQueue:
         sink = SinkQueue(name, maxsize=maxsize)
         if from_gop:

@@ -47,13 +47,16 @@ class CameraPipeline:
     loop only sees finished access units; sinks (viewers, recorder) run on the loop.
     """
 
-    def __init__(self, config: CameraConfig, *, stall_after: float = 2.0) -> None:
+    def __init__(self, config: CameraConfig, *, stall_after: float = 2.0,
+                 relax_when_idle: bool = True) -> None:
         self.config = config
         self.source = open_source(config.slug, config.source, config.stream_segment,
                                   stall_after=stall_after)
         self.reader = self.source  # older name: .stats and .close() as before
         self.processor = H264Processor()
         self.hub = Hub(config.slug)
+        if relax_when_idle and hasattr(self.source, "demand"):  # a polled source can relax
+            self.source.demand = self.hub.has_sinks
         self._rate = LiveRate()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class AccessUnit:
-    """One frame as sent downstream."""
+    """One frame as sent downstream (weakly referable: its RTP payloads live as long as
+    it does, webrtc/packetizer.PayloadCache)."""
 
     data: bytes  # Annex-B; the camera's bytes, plus SPS/PPS in front if an IDR lacked them
     is_idr: bool

@@ -121,7 +121,8 @@ class MediaWorker:
     def _build(self, c: CameraConfig) -> None:
         """One camera's pipeline, viewers and parts (all made before any is registered:
         a camera is served whole or not at all)."""
-        pipeline = CameraPipeline(c, stall_after=settings.PETCAM_STALL_SECONDS)
+        pipeline = CameraPipeline(c, stall_after=settings.PETCAM_STALL_SECONDS,
+                                  relax_when_idle=settings.PETCAM_IDLE_RELAX)
         viewers = Viewers(c.slug, pipeline.hub,
                           dataclasses.replace(self._limits, max_viewers=c.max_viewers),
                           functools.partial(worker_ice_servers, c.slug),

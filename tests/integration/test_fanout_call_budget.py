@@ -13,7 +13,9 @@ Figures when the bound was set (2026-12-04, 4 viewers, 60 frames): aiortc's
 own per-packet loop 64.3 calls/packet (PETCAM_LEAN_SENDER off); the lean
 sender 18.5 with pylibsrtp's Session.protect, 11.6 calling srtp_protect directly,
 11.9 with IDR pacing on (the default: an asyncio sleep and loop turn per burst of
-32 packets; 15.6 with bursts of 16, which paced every P-frame too).
+32 packets; 15.6 with bursts of 16, which paced every P-frame too). 2026-12-04 later:
+13.1 with an IDR spread over 0.8 of a frame interval in bursts of at most 16 (P-frames
+of up to 32 packets still leave at once).
 """
 
 from __future__ import annotations

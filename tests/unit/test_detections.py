@@ -172,6 +172,33 @@ def test_the_poll_bound_catches_a_fixed_poll(shm_name):
     assert per_result >= 15
 
 
+def test_with_no_detector_writing_the_feed_backs_off(shm_name):
+    """A segment nobody writes (detector off): the poll thread backs off to
+    quiet_poll_max; without it, it polls every idle_poll (10 ms) forever."""
+    writer = DetectionWriter(shm_name)
+    feed = DetectionFeed("default", shm_name, "unused", lambda: (640, 480))
+    polls: list[int] = []
+    poll = feed.reader.poll
+    feed.reader.poll = lambda *a: polls.append(1) or poll(*a)
+    sleeps: list[float] = []
+    real_sleep = time.sleep
+
+    def counting_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) >= 12:
+            feed._stop.set()
+        real_sleep(0)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("detections.feed.time.sleep", counting_sleep)
+        feed._poll_loop()
+    feed.reader.close()
+    writer.close()
+    assert sleeps[0] == feed.idle_poll  # a detector starting now is seen within 10 ms
+    assert sleeps == sorted(sleeps) and sleeps[-1] == feed.quiet_poll_max
+    assert len(polls) == len(sleeps)
+
+
 # --- the history API ----------------------------------------------------------------
 
 @pytest.fixture

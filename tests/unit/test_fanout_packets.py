@@ -7,7 +7,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
 from streaming.media.webrtc.aiortc_compat import h264_payloads
-from streaming.media.webrtc.fanout import pace_chunks, rtp_packets
+from streaming.media.webrtc.fanout import PACE_ABOVE, PACE_BURST, pace_schedule, rtp_packets
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -81,12 +81,50 @@ def test_a_paced_frame_has_one_marker_on_its_last_packet():
     assert head + tail == whole
 
 
-@pytest.mark.parametrize("count", [1, 16, 17, 27, 125, 250])
-def test_pacing_splits_big_frames_into_bursts_within_the_spread(count):
-    burst, pause = pace_chunks(count, burst=16, spread=0.016)
-    chunks = -(-count // burst)
-    if count <= 16:
-        assert (burst, pause) == (count, 0.0)
-    else:
-        assert burst == 16 and chunks >= 2
-        assert pause * (chunks - 1) == pytest.approx(0.016)  # the frame ends within the spread
+@pytest.mark.parametrize("count", [1, 31, 32, 33, 125, 150, 190, 250, 1000])
+@pytest.mark.parametrize("interval", [1 / 30, 1 / 15, 0.1])
+def test_pacing_spreads_an_idr_over_the_frame_interval_in_small_bursts(count, interval):
+    schedule = pace_schedule(count, interval)
+    # Every packet once, in order.
+    assert [n for _, start, end in schedule for n in range(start, end)] == list(range(count))
+    offsets = [offset for offset, _, _ in schedule]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+    if count <= PACE_ABOVE:  # a P-frame leaves at once
+        assert schedule == [(0.0, 0, count)]
+        return
+    assert max(end - start for _, start, end in schedule) <= PACE_BURST
+    # Spread over most of the frame interval, and done before the next frame is due.
+    assert 0.5 * interval <= offsets[-1] < interval
+    steps = [b - a for a, b in zip(offsets, offsets[1:], strict=False)]
+    assert max(steps) == pytest.approx(min(steps))  # evenly: no burst of bursts
+
+
+def test_a_150_packet_idr_needs_room_for_one_burst_not_the_frame():
+    """A receiver that reads once per burst interval needs room for PACE_BURST packets:
+    what a 208 KiB socket buffer (~90 datagrams of 1.2 KB) holds, which 150 do not fit."""
+    schedule = pace_schedule(150)
+    assert len(schedule) >= 150 // PACE_BURST
+    assert max(end - start for _, start, end in schedule) * 1300 < 212992 // 4
+
+
+def test_shared_payloads_live_exactly_as_long_as_their_access_unit():
+    """Packetized once for all viewers, and freed with the unit (no count-bound cache
+    keeping seconds of frames alive once one viewer watched)."""
+    import gc
+
+    from streaming.media.types import AccessUnit
+    from streaming.media.webrtc.packetizer import PayloadCache
+
+    cache = PayloadCache()
+    units = [AccessUnit(AU, True, n, 0.0, (7, 8, 5)) for n in range(3)]
+    first = cache.payloads(units[0])
+    assert cache.payloads(units[0]) is first  # a second viewer: the same list
+    assert first == h264_payloads(AU)
+    for au in units[1:]:
+        cache.payloads(au)
+    assert (cache.hits, cache.misses, len(cache)) == (1, 3, 3)
+    del units[0], au
+    gc.collect()
+    assert len(cache) == 2
+    units.clear()
+    assert len(cache) == 0

@@ -26,6 +26,10 @@ halves back to `early` with each frame caught by fine polling.
 From that margin before the due time to one interval after it the reader polls
 every `fine_poll`; later than that (a dropped frame, a slower camera) every
 `late_poll`, and once no frame came for `idle_after` every `idle_poll`.
+relaxed_delay() is for a reader no one waits on: one poll `early` after the
+due time, then every `idle_poll`; a read it makes late only shows as a longer
+lag, which the estimate takes in like any other.
+
 The pacer only decides *when* to poll; what counts as a complete frame is
 still decided by FrameReader.poll(), so pacing cannot yield a torn frame.
 """
@@ -111,3 +115,12 @@ class FramePacer:
         if now_ns < due + self._due[2]:
             return self.fine_poll
         return self.late_poll
+
+    def relaxed_delay(self, now_ns: int, frame_interval_ms: int) -> float:
+        """Seconds to sleep before the next poll when nobody waits for the frame."""
+        due = self.due_ns(frame_interval_ms)
+        self._slept = False  # a late read here says nothing about the eager margin
+        if due is None or now_ns >= due:
+            return self.idle_poll
+        # `early` after it: a frame a little late (the writer's jitter) costs no extra poll.
+        return min((due + self._early_min_ns - now_ns) / NS, self.max_sleep)

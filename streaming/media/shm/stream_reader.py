@@ -12,6 +12,12 @@ threads are visible in /proc, WriterProbe proves the newest slot complete as
 soon as the writer is asleep again (see shm_writer_probe), so the newest
 frame is yielded about one slot-copy time after the bump.
 
+Nobody waits for a frame while the camera has no viewer and no recording
+(`demand` says so): then the reader skips the probe and polls once a little
+after the next index is due (FramePacer.relaxed_delay), a frame later but at
+a fraction of the wake-ups and /proc reads; the GOP cache is still filled, a
+frame behind at most, and the first poll after a sink appears is eager again.
+
 Every byte is copied with pread on the segment's fd, never through a mapping:
 a segment shrunk under us (ftruncate) then gives a short read, counted as a
 "truncated" skip, and the reader re-attaches once the segment is whole again,
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from streaming.media.burst_log import BurstLog
@@ -131,6 +137,7 @@ class FrameReader:
         self._header_word = b""  # last agreed (write_index, frame_interval_ms) bytes
         self._probe_writer = probe_writer
         self._probe: WriterProbe | None = None
+        self.eager = True  # someone waits for frames: prove the newest slot early
         self._next_index: int | None = None  # next write_index whose slot we want
         self._early_index: int | None = None  # newest index yielded before its commit
         self._last_progress = 0.0
@@ -275,8 +282,9 @@ class FrameReader:
                 if frame is not None:
                     frames.append(frame)
             self._next_index = (self._next_index + 1) % U32
-        if (self._probe is not None and write_index != 0 and self._next_index == write_index
-                and self._early_index != write_index and self._probe.writers_asleep()):
+        if (self._probe is not None and self.eager and write_index != 0
+                and self._next_index == write_index and self._early_index != write_index
+                and self._probe.writers_asleep()):
             # The newest slot, write_index itself: complete once the writer sleeps.
             self._early_index = write_index
             behind += 1
@@ -341,15 +349,18 @@ class FrameReader:
         self.stats.gaps += 1
         self.stats.frames_missed += number - prev - 1
 
-    def frames(self, should_stop, poll_interval: float = 0.001,
-               pace: bool = True) -> Iterator[RawFrame]:
+    def frames(self, should_stop, poll_interval: float = 0.001, pace: bool = True,
+               demand: Callable[[], bool] | None = None) -> Iterator[RawFrame]:
         """Blocking generator for a reader thread; ends when should_stop() is true.
 
         pace: sleep until the next frame is due and poll every `poll_interval` only
         around that time (FramePacer); False polls every `poll_interval` throughout.
+        demand: false while no one waits for frames (no viewer, no recording): then
+        relaxed polling and no writer probe (see the module docstring).
         """
         pacer = FramePacer(fine_poll=poll_interval) if pace else None
         while not should_stop():
+            self.eager = demand is None or demand()
             batch = self.poll()
             if batch:
                 if pacer is not None:
@@ -362,6 +373,7 @@ class FrameReader:
                 time.sleep(min(self._backoff, 0.1))
             elif pacer is not None:
                 now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
-                time.sleep(pacer.next_poll_delay(now_ns, self.stats.frame_interval_ms))
+                delay = (pacer.next_poll_delay if self.eager else pacer.relaxed_delay)
+                time.sleep(delay(now_ns, self.stats.frame_interval_ms))
             elif not batch:
                 time.sleep(poll_interval)

@@ -16,6 +16,8 @@ class ShmSource:
     def __init__(self, segment: str, *, stall_after: float = 2.0) -> None:
         self.segment = segment
         self.reader = FrameReader(segment, stall_after=stall_after)
+        # Whether anyone waits for frames now (the pipeline: its hub has sinks).
+        self.demand: Callable[[], bool] | None = None
 
     @property
     def stats(self) -> ReaderStats:
@@ -26,7 +28,7 @@ class ShmSource:
         return self.reader.stats.state
 
     def frames(self, should_stop: Callable[[], bool]) -> Iterator[SourceFrame]:
-        for raw in self.reader.frames(should_stop):
+        for raw in self.reader.frames(should_stop, demand=self.demand):
             h = raw.header
             yield SourceFrame(raw.data, h.frame_number, h.timestamp, h.width, h.height,
                               h.camera_id)

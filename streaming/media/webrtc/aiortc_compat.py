@@ -49,6 +49,13 @@ def install_encoder(sender: RTCRtpSender, encoder: Any) -> None:
     sender._RTCRtpSender__encoder = encoder
 
 
+def drop_receive_estimator(receiver: Any) -> None:
+    """A send-only viewer never sends us video, yet aiortc gives its transceiver's
+    receiver a remote bitrate estimator: two 1000-bucket rate counters, ~95 KB of Python
+    objects per viewer (tracemalloc). Its RTP handler skips the estimator when None."""
+    receiver._RTCRtpReceiver__remote_bitrate_estimator = None
+
+
 def sender_rtp_timestamp(sender: RTCRtpSender) -> int:
     """The RTP timestamp of the sender's last packet (private): with it the browser can
     map a frame's RTP timestamp back to the camera clock."""

@@ -13,12 +13,14 @@ all viewers); the RTP header up to the sequence number is built once with
 aiortc's own serializer (so the header extensions are exactly what aiortc
 negotiated and would write, mid and abs-send-time with one clock read); then
 per packet only the first four header bytes, SRTP protect, and one sendto on
-the ICE-selected pair's UDP socket. A live frame of more than PACE_BURST
-packets leaves in bursts of PACE_BURST spread over half a frame interval
-(PETCAM_PACING), so an IDR does not overflow a phone's receive buffer. The
-packets on the wire are what aiortc's loop sends, byte for byte before SRTP,
-except that abs-send-time is that of the burst rather than of each packet
-(they differ by microseconds).
+the ICE-selected pair's UDP socket. A frame of more than PACE_ABOVE packets
+(an IDR; live, or in a backlog after a stall, but not in a replayed GOP that
+a new viewer waits on) leaves in bursts of at most PACE_BURST spread over
+most of a frame interval (PETCAM_PACING, pace_schedule), so it does not overflow a
+phone's receive buffer (208 KiB, Linux's default, holds ~90 such datagrams;
+an IDR is 100-200). The packets on the wire are what aiortc's loop sends,
+byte for byte before SRTP, except that abs-send-time is that of the burst
+rather than of each packet.
 """
 
 from __future__ import annotations
@@ -45,20 +47,31 @@ from streaming.media.webrtc.track import PassthroughTrack
 log = logging.getLogger("petcam.viewer")
 
 FIRST_WORD = struct.Struct("!BBH")  # V/P/X/CC, M/PT, sequence number
-HISTORY_FRAMES = 64  # NACK answers for ~2 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
-PACE_BURST = 32  # packets (~38 KB: a P-frame at 8 Mbit/s) sent back to back at most
-PACE_SPREAD = 0.5 / 30  # s: a live frame's packets leave within half a 30 fps frame interval
+HISTORY_FRAMES = 32  # NACK answers for ~1 s at 30 fps (aiortc keeps 128 packets: ~4 frames)
+PACE_ABOVE = 32  # packets: a bigger live frame (an IDR; a P-frame at 8 Mbit/s is ~30) is paced
+PACE_BURST = 16  # packets (~20 KB) back to back at most within a paced frame
+PACE_SPREAD = 0.8  # of the frame interval: a paced frame's last burst leaves by then
+DEFAULT_INTERVAL = 1 / 30  # s, until two live frames' camera stamps tell the cadence
+MAX_INTERVAL = 0.1  # s: a slow camera's IDR is still spread over at most 80 ms
 
 
-def pace_chunks(count: int, burst: int = PACE_BURST, spread: float = PACE_SPREAD
-                ) -> tuple[int, float]:
-    """(packets per chunk, pause after each chunk but the last) for a frame of `count`
-    packets: an IDR (100-300 KB, 100+ packets) leaves as a few bursts spread over
-    `spread` seconds instead of one burst a Wi-Fi receiver's buffer cannot hold."""
-    if count <= burst:
-        return count, 0.0
+def pace_schedule(count: int, interval: float = DEFAULT_INTERVAL, *, above: int = PACE_ABOVE,
+                  burst: int = PACE_BURST, spread: float = PACE_SPREAD
+                  ) -> list[tuple[float, int, int]]:
+    """When each burst of a frame of `count` packets leaves: (seconds after the first
+    burst, first packet, end). A frame of at most `above` packets leaves at once; a bigger
+    one (an IDR, 100+ packets) as bursts of equal size (at most `burst`), evenly spaced so
+    the last leaves `spread` of a frame `interval` after the first: a receiver then needs
+    room for `burst` packets, not the whole frame, between two of its reads."""
+    if count <= above:
+        return [(0.0, 0, count)]
     chunks = -(-count // burst)
-    return burst, spread / (chunks - 1)
+    size = -(-count // chunks)
+    chunks = -(-count // size)
+    if chunks < 2:  # `above` below `burst`: nothing to split
+        return [(0.0, 0, count)]
+    step = spread * interval / (chunks - 1)
+    return [(i * step, i * size, min(count, (i + 1) * size)) for i in range(chunks)]
 
 
 def rtp_packets(payloads: list[bytes], *, payload_type: int, sequence_number: int,
@@ -112,6 +125,7 @@ class LeanSender:
         self.fallback_sends = 0  # packets that went through aioice (TURN, full socket)
         self.retransmitted = 0
         self._history: deque[SentFrame] = deque(maxlen=HISTORY_FRAMES)
+        self._last_live_ts: float | None = None
         self._internals: compat.SenderInternals | None = None
         self._payload_type = 0
         self._sock: socket.socket | None = None
@@ -139,6 +153,7 @@ class LeanSender:
     async def _loop(self, internals: compat.SenderInternals, payload_type: int) -> None:
         sender = self.sender
         protect = compat.srtp_protect(sender)
+        loop = asyncio.get_running_loop()
         seq = random_sequence_number()
         while True:
             au, pts = await self.track.next_unit()
@@ -152,23 +167,32 @@ class LeanSender:
             timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
             ntp = clock.current_ntp_time()  # once per frame, not twice per packet
             count = len(payloads)
-            burst, pause = count, 0.0
-            if self.pacing and self.track.last_was_live:
-                burst, pause = pace_chunks(count)
+            # Live frames, and a backlog after a stall (which the track spaces by its
+            # catch-up rate, but each IDR would still leave as one burst) are paced; a
+            # replayed GOP is not: the viewer's first picture waits on it.
+            interval = self._interval(au.timestamp, not self.track.last_was_replay)
+            schedule = (pace_schedule(count, interval)
+                        if self.pacing and not self.track.last_was_replay
+                        else [(0.0, 0, count)])
             sent_octets = 0
-            for start in range(0, count, burst):
-                if start:
-                    await asyncio.sleep(pause)
+            started = loop.time()
+            gap = schedule[1][0] / 2 if len(schedule) > 1 else 0.0
+            for offset, start, end in schedule:
+                if offset:
+                    # Due against the frame's start (a late wake-up does not push the rest
+                    # later), but never less than half a step after the previous burst:
+                    # catching up must not rebuild the burst pacing is there to split.
+                    await asyncio.sleep(max(started + offset - loop.time(), gap))
                     ntp = clock.current_ntp_time()
                 extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
                                               mid=internals.mid)
                 if not start:
                     self._history.append(SentFrame(seq, timestamp, extensions, payloads))
                 datagrams = [protect(packet) for packet in rtp_packets(
-                    payloads[start:start + burst], payload_type=payload_type,
+                    payloads[start:end], payload_type=payload_type,
                     sequence_number=(seq + start) & 0xFFFF, timestamp=timestamp,
                     ssrc=internals.ssrc, extensions=extensions,
-                    extensions_map=internals.extensions, ends_frame=start + burst >= count)]
+                    extensions_map=internals.extensions, ends_frame=end >= count)]
                 await self._send(datagrams)
                 sent_octets += sum(map(len, datagrams))
             seq = (seq + count) & 0xFFFF
@@ -178,6 +202,13 @@ class LeanSender:
             compat.set_sender_counters(sender, ntp_timestamp=ntp, rtp_timestamp=timestamp,
                                        octets=self.octets, packets=self.packets)
             compat.count_dtls_sent(sender, count, sent_octets)
+
+    def _interval(self, camera_ts: float, camera_frame: bool) -> float:
+        """The camera's frame interval as its stamps show it (what a paced frame is spread
+        over); `camera_frame` false for a replayed one (its stamp is the past)."""
+        step = camera_ts - self._last_live_ts if self._last_live_ts is not None else 0.0
+        self._last_live_ts = camera_ts if camera_frame else None
+        return min(step, MAX_INTERVAL) if step > 0.001 else DEFAULT_INTERVAL
 
     # --- sending ---------------------------------------------------------------------
 

@@ -14,7 +14,11 @@ from aiortc.sdp import SessionDescription
 
 from streaming.media.hub import Hub
 from streaming.media.types import MediaError
-from streaming.media.webrtc.aiortc_compat import install_encoder, on_sender_rtcp
+from streaming.media.webrtc.aiortc_compat import (
+    drop_receive_estimator,
+    install_encoder,
+    on_sender_rtcp,
+)
 from streaming.media.webrtc.codecs import codec_preferences
 from streaming.media.webrtc.fanout import LeanSender
 from streaming.media.webrtc.frame_timer import FrameTimer
@@ -125,6 +129,7 @@ class ViewerSession:
                         "coturn's static-auth-secret?); answering with direct candidates only",
                         self.id, self.camera)
         self._watch_rtcp(transceiver.sender)
+        drop_receive_estimator(transceiver.receiver)  # send-only: no video comes back
         if self.lean_sender:
             self.sender = LeanSender(transceiver.sender, self.track,
                                      shared=self.shared_packetizer, pacing=self.pacing)

@@ -79,6 +79,7 @@ class PassthroughTrack(MediaStreamTrack):
         self.first_frame_at: float | None = None
         self.last_unit = None  # the AccessUnit behind the last packet (shared packetizer)
         self.last_was_live = False  # False: catching up (already paced by catch_up_rate)
+        self.last_was_replay = False  # from a replayed GOP: the viewer waits to start on it
 
     async def recv(self) -> av.Packet:
         """For aiortc's own sender loop: the next access unit as an av.Packet."""
@@ -106,6 +107,7 @@ class PassthroughTrack(MediaStreamTrack):
             self._paced_until = max(now, self._paced_until) + len(item.au.data) / self.catch_up_rate
         self.last_unit = item.au
         self.last_was_live = not behind
+        self.last_was_replay = item.catch_up
         pts = self.clock.pts(item.au.timestamp, behind)
         self.frames_sent += 1
         self.bytes_sent += len(item.au.data)
