@@ -254,7 +254,22 @@ class MqttPublisher:
                     self._events.popleft()
                 self.sent += 1
             else:
-                await self._wake.wait()
+                await self._idle(client)
+
+    async def _idle(self, client: aiomqtt.Client) -> None:
+        """Until there is something to send, or the broker goes away (noticed now, so the
+        status says so and the backoff starts, not at the next message)."""
+        # aiomqtt resolves this future on disconnect; no public hook for it (pinned 2.5.1).
+        gone: asyncio.Future = client._disconnected
+        wake = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([wake, gone], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wake.cancel()
+        if gone.done():
+            exc = gone.exception()
+            raise exc if isinstance(exc, aiomqtt.MqttError) else aiomqtt.MqttError(
+                "the broker closed the connection")
 
 
 def _encode(payload: str | bytes | dict) -> bytes:
