@@ -209,13 +209,16 @@ class MqttPublisher:
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 self.failures += 1
-                self.last_error = self._explain(exc)
-                log.warning("%s; retrying in %.0f s (%d event messages queued)",
-                            self.last_error, delay, self.queued)
+                self.last_error, fix_needed = self._explain(exc)
+                # A refused login or certificate will not heal by itself: an error.
+                log.log(logging.ERROR if fix_needed else logging.WARNING,
+                        "%s; retrying in %.0f s (%d event messages queued)",
+                        self.last_error, delay, self.queued)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.max_backoff)
 
-    def _explain(self, exc: aiomqtt.MqttError) -> str:
+    def _explain(self, exc: aiomqtt.MqttError) -> tuple[str, bool]:
+        """What went wrong, for the log and the status, and whether a setting is to blame."""
         where = f"MQTT broker {self.config.host}:{self.config.port}"
         rc = getattr(exc, "rc", None)
         code = getattr(rc, "value", rc)
@@ -223,10 +226,11 @@ class MqttPublisher:
                 or "password" in str(exc).lower():
             who = self.config.username or "(no user name)"
             return (f"{where} refused the login of {who!r}: wrong PETCAM_MQTT_USERNAME or "
-                    f"PETCAM_MQTT_PASSWORD ({exc})")
+                    f"PETCAM_MQTT_PASSWORD ({exc})"), True
         if "certificate" in str(exc).lower() or "ssl" in str(exc).lower():
-            return f"{where}: TLS failed, check PETCAM_MQTT_CA_FILE and the host name ({exc})"
-        return f"{where} unreachable or lost ({exc})"
+            return (f"{where}: TLS failed, check PETCAM_MQTT_CA_FILE and the host name "
+                    f"({exc})"), True
+        return f"{where} unreachable or lost ({exc})", False
 
     async def _goodbye(self, client: aiomqtt.Client) -> None:
         try:

@@ -28,6 +28,7 @@ from streaming.worker.registry import CameraContext
 
 log = logging.getLogger("petcam.mqtt")
 
+STALE_COUNTS = 3.0  # s without a detector result before the counts go back to 0
 _publisher: MqttPublisher | None = None
 _config_error: str | None = None
 # Open events per camera and class (event ids), so a class is OFF only once all ended.
@@ -129,6 +130,7 @@ class MqttPart:
         self.pub = publisher()
         self.ops: dict[str, Any] = {}
         self._counts: Counter[str] = Counter()
+        self._last_result = 0.0
         self._task: asyncio.Task | None = None
         if self.pub is not None:
             context.detection_listeners.append(self.on_detection)
@@ -145,20 +147,27 @@ class MqttPart:
 
     def on_detection(self, result: DetectionResult) -> None:
         assert self.pub is not None
-        counts = Counter(d.class_name for d in result.detections)
+        self._last_result = time.monotonic()
+        self._publish_counts(Counter(d.class_name for d in result.detections))
+
+    def _publish_counts(self, counts: Counter[str]) -> None:
+        assert self.pub is not None
         for name in _classes.get(self.camera, []):
             if counts[name] != self._counts[name]:
                 self.pub.set_state(_topic(self.camera, name, "count"), str(counts[name]))
         self._counts = counts
 
     async def _watch_camera(self) -> None:
-        """Day or night: the camera_id of the newest frame, checked once a second."""
+        """Day or night: the camera_id of the newest frame, checked once a second; counts
+        back to 0 once the detector has gone quiet (camera off)."""
         assert self.pub is not None
         while True:
             frames = self.hub.gop.snapshot(max_age=None)
             name = camera_name(frames[-1].camera_id) if frames else None
             if name:
                 self.pub.set_state(_topic(self.camera, "camera"), name)
+            if self._counts and time.monotonic() - self._last_result > STALE_COUNTS:
+                self._publish_counts(Counter())  # no detector results: nothing is seen
             await asyncio.sleep(1)
 
     def status(self) -> dict[str, Any]:
