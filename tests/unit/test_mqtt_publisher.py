@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import aiomqtt
 import pytest
 
 from events.mqtt import MqttConfig, MqttConfigError, MqttPublisher, discovery
@@ -60,6 +61,18 @@ def config(broker, **fields) -> MqttConfig:
 def test_bad_settings_are_refused_with_the_setting_named(url, fields, message):
     with pytest.raises(MqttConfigError, match=message.replace("/", ".").replace("?", ".")):
         MqttConfig.from_url(url, **fields)
+
+
+def test_the_idle_watch_was_checked_against_the_pinned_aiomqtt():
+    """events/mqtt.py waits on aiomqtt's private disconnect future: a new aiomqtt fails
+    here first (re-read MqttPublisher._idle against its source)."""
+    from importlib.metadata import version
+
+    pinned = next(line.split("==")[1].strip() for line in
+                  (ROOT / "requirements.txt").read_text().splitlines()
+                  if line.startswith("aiomqtt=="))
+    assert version("aiomqtt") == pinned == "2.5.1"
+    assert "_disconnected" in aiomqtt.Client.__init__.__code__.co_names
 
 
 def test_ports_default_by_scheme_and_a_bad_ca_file_is_named(tmp_path):
