@@ -214,6 +214,11 @@ class MqttPublisher:
                 log.log(logging.ERROR if fix_needed else logging.WARNING,
                         "%s; retrying in %.0f s (%d event messages queued)",
                         self.last_error, delay, self.queued)
+            except Exception as exc:  # a bug must not end MQTT for the worker's lifetime
+                self.connected = False
+                self.failures += 1
+                self.last_error = f"MQTT publisher failed: {exc!r}"
+                log.exception("MQTT publisher failed; retrying in %.0f s", delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.config.max_backoff)
 
