@@ -5,10 +5,11 @@ STAMP   := $(VENV)/.requirements-installed
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: a real browser, ffprobe, redis-server (the fault
 # tests start a scratch one on a free port; the machine's Redis is never restarted),
-# caddy (the HTTPS proxy test), coturn (the TURN tests) and prometheus (promtool for
-# the alert rules). Tests start their own servers on free ports; a caddy or prometheus
-# installed here for the tests has its system service turned off.
-TEST_DEBS := chromium ffmpeg redis-server caddy coturn prometheus
+# caddy (the HTTPS proxy test), coturn (the TURN tests), prometheus (promtool for
+# the alert rules) and mosquitto (the MQTT tests; mosquitto_passwd). Tests start their own
+# servers on free ports; a caddy, prometheus or mosquitto installed here for the tests has
+# its system service turned off.
+TEST_DEBS := chromium ffmpeg redis-server caddy coturn prometheus mosquitto
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
@@ -31,6 +32,7 @@ system-deps-test:
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	{ command -v mosquitto || test -x /usr/sbin/mosquitto; } >/dev/null || missing="$$missing mosquitto"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -40,6 +42,11 @@ system-deps-test:
 	  esac; \
 	  case "$$missing" in *prometheus*) \
 	    $(SUDO) systemctl disable --now prometheus.service >/dev/null 2>&1 || true;; \
+	  esac; \
+	  case "$$missing" in *mosquitto*) \
+	    echo "mosquitto was installed for the tests only: its service (a broker on :1883) is turned off"; \
+	    $(SUDO) systemctl disable --now mosquitto.service >/dev/null 2>&1 || \
+	      { $(SUDO) service mosquitto stop; $(SUDO) update-rc.d mosquitto disable; } >/dev/null 2>&1 || true;; \
 	  esac; \
 	fi
 

@@ -10,6 +10,10 @@ class EventsConfig(AppConfig):
         from streaming.worker import registry
 
         registry.register_camera_part("events", "events.worker_part:EventPart")
+        # MQTT / Home Assistant (no-ops while PETCAM_MQTT_URL is empty).
+        registry.register_camera_part("mqtt", "events.mqtt_part:MqttPart")
+        registry.register_worker_task("mqtt", "events.mqtt_part:run")
         from events import dispatch
 
         dispatch.register_handler("webhooks", "events.webhooks:deliver")
+        dispatch.register_handler("mqtt", "events.mqtt_part:on_event")

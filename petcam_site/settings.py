@@ -399,6 +399,20 @@ PETCAM_WEBHOOK_MAX_ATTEMPTS = env_int("PETCAM_WEBHOOK_MAX_ATTEMPTS", 5)
 PETCAM_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_BACKOFF_SECONDS", "2"))
 PETCAM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_TIMEOUT_SECONDS", "5"))
 PETCAM_WEBHOOK_ALLOW_LOCAL = env_bool("PETCAM_WEBHOOK_ALLOW_LOCAL", False)
+# MQTT and Home Assistant (events/mqtt*.py): off while PETCAM_MQTT_URL is empty;
+# mqtt://host:1883 or mqtts://host:8883 (TLS, checked against the CA file or the system's).
+PETCAM_MQTT_URL = os.environ.get("PETCAM_MQTT_URL", "")
+PETCAM_MQTT_USERNAME = os.environ.get("PETCAM_MQTT_USERNAME", "")
+PETCAM_MQTT_PASSWORD = os.environ.get("PETCAM_MQTT_PASSWORD", "")
+PETCAM_MQTT_CA_FILE = os.environ.get("PETCAM_MQTT_CA_FILE", "")
+PETCAM_MQTT_PREFIX = os.environ.get("PETCAM_MQTT_PREFIX", "petcam")
+PETCAM_MQTT_DISCOVERY_PREFIX = os.environ.get("PETCAM_MQTT_DISCOVERY_PREFIX", "homeassistant")
+# Event messages kept while the broker is away (oldest dropped, counted, beyond it).
+PETCAM_MQTT_QUEUE_SIZE = env_int("PETCAM_MQTT_QUEUE_SIZE", 1000)
+# Classes that get a Home Assistant binary sensor and count from the start (others once seen).
+PETCAM_MQTT_CLASSES = [c.strip() for c in os.environ.get(
+    "PETCAM_MQTT_CLASSES", "cat,dog,person").split(",") if c.strip()]
+PETCAM_MQTT_MAX_BACKOFF_SECONDS = float(os.environ.get("PETCAM_MQTT_MAX_BACKOFF_SECONDS", "30"))
 # Retention (recordings/retention.py, `manage.py apply_retention`); 0 turns a rule off.
 PETCAM_RETENTION_MAX_AGE_DAYS = float(os.environ.get("PETCAM_RETENTION_MAX_AGE_DAYS", "0"))
 PETCAM_RETENTION_MAX_BYTES = env_int("PETCAM_RETENTION_MAX_BYTES", 0)
