@@ -13,3 +13,4 @@ class EventsConfig(AppConfig):
         from events import dispatch
 
         dispatch.register_handler("webhooks", "events.webhooks:deliver")
+        dispatch.register_handler("push", "events.push:notify")
