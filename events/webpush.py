@@ -101,4 +101,5 @@ def vapid_authorization(key: ec.EllipticCurvePrivateKey, endpoint: str, subject:
     signing_input = f"{header}.{b64url(json.dumps(claims).encode())}"
     r, s = decode_dss_signature(key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
     signature = r.to_bytes(32, "big") + s.to_bytes(32, "big")  # JWS: raw r||s, not DER
-    return f"vapid t={signing_input}.{b64url(signature)}, k={b64url(public_bytes(key.public_key()))}"
+    public = b64url(public_bytes(key.public_key()))
+    return f"vapid t={signing_input}.{b64url(signature)}, k={public}"
