@@ -27,7 +27,7 @@ from petcam_site.permissions import VIEW_RECORDINGS, can_see_camera
 
 from . import vapid_keys, webpush
 from .models import PushSubscription
-from .webhook_target import TargetRefused, check_url, resolve_allowed
+from .webhook_target import TargetRefused, check_literal, check_url, resolve_allowed
 
 log = logging.getLogger("petcam.events")
 
@@ -38,9 +38,10 @@ class EndpointRefused(ValueError):
     pass
 
 
-def check_endpoint(url: object) -> str:
+def check_endpoint(url: object, *, resolve: bool = False) -> str:
     """A push service URL petcam will POST to: https on a public host (tests may allow
-    http on loopback with PETCAM_PUSH_ALLOW_LOCAL)."""
+    http on loopback with PETCAM_PUSH_ALLOW_LOCAL). The name is resolved (every address
+    must be public) only when sending: a subscription is checked by its literal host."""
     if not isinstance(url, str) or not url or len(url) > 1000:
         raise EndpointRefused("endpoint must be a URL of at most 1000 characters")
     allow_local = bool(settings.PETCAM_PUSH_ALLOW_LOCAL)
@@ -48,8 +49,9 @@ def check_endpoint(url: object) -> str:
         raise EndpointRefused("endpoint must be an https URL (a browser's push service)")
     try:
         check_url(url)
-        if not allow_local:
-            resolve_allowed(url, False)
+        check_literal(url, allow_local)
+        if resolve:
+            resolve_allowed(url, allow_local)
     except TargetRefused as exc:
         raise EndpointRefused(str(exc).replace("webhook", "push endpoint")
                               .replace("Webhooks", "Push endpoints")) from None
@@ -112,7 +114,7 @@ _opener = urllib.request.build_opener(_NoRedirect())
 
 def send(sub: PushSubscription, data: dict, timeout: float) -> int:
     """One encrypted, VAPID-signed POST; the push service's HTTP status."""
-    check_endpoint(sub.endpoint)
+    check_endpoint(sub.endpoint, resolve=True)
     body = webpush.encrypt(json.dumps(data, separators=(",", ":")).encode(),
                            webpush.b64url_decode(sub.p256dh), webpush.b64url_decode(sub.auth))
     request = urllib.request.Request(sub.endpoint, data=body, method="POST", headers={
