@@ -97,8 +97,10 @@ self.addEventListener("notificationclick", (event) => {
     const windows = await self.clients.matchAll({type: "window", includeUncontrolled: true});
     const open = windows.find((client) => new URL(client.url).pathname === new URL(url).pathname);
     if (open) {
-      await open.focus();
-      return open.navigate(url);
+      try {
+        await open.focus();
+        return await open.navigate(url);
+      } catch (error) { /* not controlled by this worker: open a new window */ }
     }
     return self.clients.openWindow(url);
   })());
