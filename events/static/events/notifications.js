@@ -1,7 +1,7 @@
 /* Phone notifications on the account page (templates/account.html, events/push_views.py):
  * subscribe this browser with Web Push (the site's VAPID key), choose cameras, classes
  * and quiet hours, and list or remove the user's devices. */
-import {csrfToken} from "/static/petcam/csrf.js";
+import {csrfToken} from "../petcam/csrf.js";
 
 const form = document.getElementById("notify-form");
 const statusLine = document.getElementById("notify-status");
