@@ -27,9 +27,9 @@ from rest_framework.views import APIView
 
 from accounts.models import NAME_MAX_LENGTH, ApiToken
 from accounts.tokens import TooManyTokens, create_token, live_tokens, revoke_tokens
+from events.models import known_classes
 from petcam_site.login_guard import TOO_MANY_ATTEMPTS, lockout_detail, lockout_seconds
 from petcam_site.parsers import JSONParser
-from events.models import known_classes
 from petcam_site.permissions import VIEW_RECORDINGS, allowed_camera_slugs, visible_camera_slugs
 
 log = logging.getLogger("petcam.auth")
