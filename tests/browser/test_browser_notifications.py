@@ -2,11 +2,16 @@
 the site's Content-Security-Policy: a device subscribed through the API shows in the
 list and its Remove button deletes it; "Notify this device" asks for permission and
 either subscribes this browser (the API then lists it as this one) or, where the browser
-has no push service (headless Chromium usually has none), says so on the page. The push
-protocol itself is tested against a local push service (tests/unit/test_event_push.py)."""
+has no push service (headless Chromium refuses: "permission denied"), says so on the page.
+Then a push message delivered to the site's service worker through DevTools shows a
+notification with the title, body, the event's link and the camera's picture (fetched
+with the session, as a data: URL). The push protocol itself (VAPID, aes128gcm) is tested
+against a local push service (tests/unit/test_event_push.py, tests/integration/
+test_push_live.py)."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 
@@ -16,6 +21,7 @@ from playwright.sync_api import expect
 
 from events.webpush import b64url, public_bytes
 from tests.browser.test_browser_csp import Watch, browser, log_in, open_context, site  # noqa: F401
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.browser
 
@@ -68,6 +74,30 @@ def test_notifications_section(site, browser):  # noqa: F811
         print(f"\nheadless Chromium subscribe: {status.inner_text()}")
         page.wait_for_timeout(300)
         assert not watch.problems, watch.problems  # no JS error or CSP refusal meanwhile
+
+        # The service worker's push handler, with a message delivered through DevTools
+        # (what a push service would hand the browser, already decrypted).
+        cdp = context.new_cdp_session(page)
+        registrations: list[dict] = []
+        cdp.on("ServiceWorker.workerRegistrationUpdated",
+               lambda e: registrations.extend(e["registrations"]))
+        cdp.send("ServiceWorker.enable")
+        page.evaluate("navigator.serviceWorker.ready.then(() => true)")
+        (reg,) = [r for r in registrations if r["scopeURL"] == site.base + "/"][:1]
+        payload = {"title": "Cat in the camera", "body": "Seen at 12:00:00 UTC (91 % sure)",
+                   "image": "/api/cameras/default/still/", "url": "/events/#event-7",
+                   "tag": "petcam-event-7"}
+        cdp.send("ServiceWorker.deliverPushMessage", {
+            "origin": site.base, "registrationId": reg["registrationId"],
+            "data": json.dumps(payload)})
+        shown = wait_for(lambda: page.evaluate("""async () => {
+            const list = await (await navigator.serviceWorker.ready).getNotifications();
+            return list.length ? list.map((n) => ({title: n.title, body: n.body, tag: n.tag,
+              url: n.data && n.data.url, image: (n.image || "").slice(0, 23)})) : null;
+        }"""), 20, "the service worker's notification", interval=0.3)
+        assert shown == [{"title": payload["title"], "body": payload["body"],
+                          "tag": "petcam-event-7", "url": "/events/#event-7",
+                          "image": "data:image/jpeg;base64,"}], shown
     finally:
         context.close()
         for row in site.call("GET", "/api/push/subscriptions/").json()["results"]:
