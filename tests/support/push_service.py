@@ -44,6 +44,7 @@ class Subscription:
     private: ec.EllipticCurvePrivateKey
     auth: bytes
     status: int = 201  # what the service answers
+    hang: float = 0.0  # seconds to wait before answering (a slow push service)
     received: list[dict] = field(default_factory=list)  # decrypted payloads
     arrived: list[float] = field(default_factory=list)  # time.time() of each
 
@@ -129,6 +130,7 @@ class PushService:
                     return
                 sub.received.append(data)
                 sub.arrived.append(time.time())
+                time.sleep(sub.hang)
                 self.send_response(sub.status)
                 self.end_headers()
 

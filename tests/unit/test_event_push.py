@@ -97,6 +97,18 @@ def test_unreachable_service_does_not_stop_the_others(world, service, settings):
     assert len(ok.received) == 1 and PushSubscription.objects.count() == 2
 
 
+def test_a_hanging_push_service_times_out_and_the_others_still_get_theirs(world, service,
+                                                                        settings):
+    settings.PETCAM_PUSH_TIMEOUT_SECONDS = 0.5
+    slow, ok = service.subscribe(), service.subscribe()
+    slow.hang = 3
+    subscribe(world["viewer"], slow)
+    subscribe(world["viewer"], ok)
+    fire()
+    assert len(ok.received) == 1 and len(slow.received) == 1  # sent, never answered
+    assert PushSubscription.objects.count() == 2  # a timeout is not "gone"
+
+
 def test_choices_and_quiet_hours_suppress(world, service):
     now = datetime.now(UTC)
     quiet = service.subscribe()
