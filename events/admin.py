@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from .models import Event, EventRule, WebhookDelivery
+from .models import Event, EventRule, PushSubscription, WebhookDelivery
 from .store import delete_event
 
 
@@ -48,3 +48,17 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(PushSubscription)
+class PushSubscriptionAdmin(admin.ModelAdmin):
+    """Browsers that get phone notifications; deleting one stops them (the user can
+    subscribe again from the account page)."""
+
+    list_display = ("user", "label", "cameras", "classes", "quiet_start", "quiet_end",
+                    "created_at")
+    list_filter = ("user",)
+    readonly_fields = ("user", "endpoint", "p256dh", "auth", "created_at")
+
+    def has_add_permission(self, request) -> bool:
+        return False  # only a browser can make one

@@ -17,3 +17,4 @@ class EventsConfig(AppConfig):
 
         dispatch.register_handler("webhooks", "events.webhooks:deliver")
         dispatch.register_handler("mqtt", "events.mqtt_part:on_event")
+        dispatch.register_handler("push", "events.push:notify")

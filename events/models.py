@@ -167,3 +167,36 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"event {self.event_id} {self.kind} -> {self.status}"
+
+
+class PushSubscription(models.Model):
+    """One browser (phone, laptop) that gets Web Push notifications of events for a user."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="push_subscriptions")
+    endpoint = models.CharField(max_length=1000, unique=True,
+                                help_text="the push service's URL for this browser")
+    p256dh = models.CharField(max_length=100, help_text="the browser's P-256 key (base64url)")
+    auth = models.CharField(max_length=40, help_text="the browser's auth secret (base64url)")
+    label = models.CharField(max_length=100, blank=True, help_text="e.g. my phone")
+    cameras = models.JSONField(default=list, blank=True, help_text="camera slugs; empty: all")
+    classes = models.JSONField(default=list, blank=True, help_text="classes; empty: all")
+    quiet_start = models.TimeField(null=True, blank=True, help_text="no notifications from")
+    quiet_end = models.TimeField(null=True, blank=True, help_text="until (exclusive)")
+    timezone = models.CharField(max_length=64, default="UTC",
+                                help_text="the quiet hours' time zone")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["user", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.label or self.endpoint[:40]}"
+
+    def to_api(self) -> dict:
+        return {"id": self.pk, "endpoint": self.endpoint, "label": self.label,
+                "cameras": self.cameras, "classes": self.classes,
+                "quiet_start": self.quiet_start.strftime("%H:%M") if self.quiet_start else None,
+                "quiet_end": self.quiet_end.strftime("%H:%M") if self.quiet_end else None,
+                "timezone": self.timezone,
+                "created_at": self.created_at.isoformat() if self.created_at else None}

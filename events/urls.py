@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import pages, views
+from . import pages, push_views, views
 
 urlpatterns = [
     path("events/", pages.events_page, name="events"),
@@ -14,5 +14,11 @@ urlpatterns = [
     path("api/events/<int:pk>/snapshot/", views.EventSnapshot.as_view(), name="event-snapshot"),
     path("api/event-rules/", views.EventRuleList.as_view(), name="event-rule-list"),
     path("api/event-rules/<int:pk>/", views.EventRuleDetail.as_view(), name="event-rule-detail"),
+    path("api/push/vapid-public-key/", push_views.VapidPublicKey.as_view(),
+         name="push-vapid-public-key"),
+    path("api/push/subscriptions/", push_views.SubscriptionList.as_view(),
+         name="push-subscription-list"),
+    path("api/push/subscriptions/<int:pk>/", push_views.SubscriptionDetail.as_view(),
+         name="push-subscription-detail"),
     path("api/cameras/<slug:camera>/still/", views.CameraStill.as_view(), name="camera-still"),
 ]

@@ -27,9 +27,10 @@ from rest_framework.views import APIView
 
 from accounts.models import NAME_MAX_LENGTH, ApiToken
 from accounts.tokens import TooManyTokens, create_token, live_tokens, revoke_tokens
+from events.models import known_classes
 from petcam_site.login_guard import TOO_MANY_ATTEMPTS, lockout_detail, lockout_seconds
 from petcam_site.parsers import JSONParser
-from petcam_site.permissions import allowed_camera_slugs, visible_camera_slugs
+from petcam_site.permissions import VIEW_RECORDINGS, allowed_camera_slugs, visible_camera_slugs
 
 log = logging.getLogger("petcam.auth")
 
@@ -186,4 +187,7 @@ def account_page(request: HttpRequest) -> HttpResponse:
         "roles": sorted(user.groups.values_list("name", flat=True)),
         "cameras": visible_camera_slugs(user),
         "limited": allowed is not None,
+        # Phone notifications (events/push.py): for those who may see events.
+        "can_notify": user.has_perm(VIEW_RECORDINGS),
+        "notify_classes": known_classes(),
     })

@@ -413,6 +413,16 @@ PETCAM_MQTT_QUEUE_SIZE = env_int("PETCAM_MQTT_QUEUE_SIZE", 1000)
 PETCAM_MQTT_CLASSES = [c.strip() for c in os.environ.get(
     "PETCAM_MQTT_CLASSES", "cat,dog,person").split(",") if c.strip()]
 PETCAM_MQTT_MAX_BACKOFF_SECONDS = float(os.environ.get("PETCAM_MQTT_MAX_BACKOFF_SECONDS", "30"))
+
+# Phone notifications (events/push.py): Web Push to subscribed browsers at each event
+# start. VAPID: the key is made once in VAR_DIR (events/vapid_keys.py), the subject is
+# the contact push services see. Endpoints must be https on a public host unless
+# PETCAM_PUSH_ALLOW_LOCAL (tests: a push service on loopback over http; never production).
+PETCAM_VAPID_SUBJECT = os.environ.get("PETCAM_VAPID_SUBJECT", "mailto:petcam@localhost")
+PETCAM_PUSH_TIMEOUT_SECONDS = float(os.environ.get("PETCAM_PUSH_TIMEOUT_SECONDS", "10"))
+PETCAM_PUSH_TTL_SECONDS = env_int("PETCAM_PUSH_TTL_SECONDS", 3600)
+PETCAM_PUSH_ALLOW_LOCAL = env_bool("PETCAM_PUSH_ALLOW_LOCAL", False)
+PETCAM_PUSH_MAX_PER_USER = env_int("PETCAM_PUSH_MAX_PER_USER", 20)
 # Retention (recordings/retention.py, `manage.py apply_retention`); 0 turns a rule off.
 PETCAM_RETENTION_MAX_AGE_DAYS = float(os.environ.get("PETCAM_RETENTION_MAX_AGE_DAYS", "0"))
 PETCAM_RETENTION_MAX_BYTES = env_int("PETCAM_RETENTION_MAX_BYTES", 0)

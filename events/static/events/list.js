@@ -36,7 +36,8 @@ function query() {
 }
 
 function card(ev) {
-  const c = el("article", {"class": "card", "data-testid": "event-card", "data-id": ev.id});
+  const c = el("article", {"class": "card", "data-testid": "event-card", "data-id": ev.id,
+                           id: "event-" + ev.id});
   const snap = el(ev.clip_url ? "a" : "div", {"class": "snap"});
   if (ev.recording) snap.setAttribute("href", "/recordings/" + ev.recording + "/");
   if (ev.snapshot_url) {
@@ -85,7 +86,17 @@ async function load(url, replace) {
   next = page.next;
   moreWrap.hidden = !next;
   empty.hidden = grid.children.length > 0;
+  showLinked();
 }
+
+// A notification opens /events/#event-<id>: point at that card once it is on the page.
+function showLinked() {
+  const target = location.hash.startsWith("#event-") && document.getElementById(location.hash.slice(1));
+  if (!target || target.classList.contains("linked")) return;
+  target.classList.add("linked");
+  target.scrollIntoView({block: "center"});
+}
+window.addEventListener("hashchange", showLinked);
 
 form.addEventListener("change", () => load(query(), true));
 document.getElementById("more").addEventListener("click", () => next && load(next, false));

@@ -43,3 +43,65 @@ async function fromShellCache(request) {
 self.addEventListener("fetch", (event) => {
   if (isShell(event.request)) event.respondWith(fromShellCache(event.request));
 });
+
+/* Phone notifications (events/push.py sends one per event start, encrypted for this
+ * browser): {title, body, image, url, tag}. The image is the camera's live picture at the
+ * start, behind the login: fetched here with the session's cookie and shown as a data:
+ * URL (the notification's own image fetch would carry no cookie). Only same-site paths
+ * are followed. */
+function sitePath(value) {
+  return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") ? value : null;
+}
+
+async function imageDataUrl(path) {
+  try {
+    const response = await fetch(path, {credentials: "same-origin"});
+    const type = response.headers.get("content-type") || "";
+    if (!response.ok || !type.startsWith("image/")) return null;
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    let text = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) {
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    }
+    return "data:" + type + ";base64," + btoa(text);
+  } catch (error) {
+    return null;  // offline or logged out: the notification goes without its picture
+  }
+}
+
+async function showPush(data) {
+  const image = sitePath(data.image) && await imageDataUrl(data.image);
+  const options = {
+    body: typeof data.body === "string" ? data.body : "",
+    icon: SHELL.staticPrefix + "petcam/icon-192.png",
+    badge: SHELL.staticPrefix + "petcam/icon-192.png",
+    tag: typeof data.tag === "string" ? data.tag : undefined,
+    data: {url: sitePath(data.url) || "/events/"},
+  };
+  if (image) options.image = image;
+  return self.registration.showNotification(
+    typeof data.title === "string" && data.title ? data.title : "petcam", options);
+}
+
+self.addEventListener("push", (event) => {
+  let data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (error) { data = {}; }
+  event.waitUntil(showPush(data || {}));
+});
+
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const url = new URL(event.notification.data && event.notification.data.url || "/events/",
+                      self.location.origin).href;
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({type: "window", includeUncontrolled: true});
+    const open = windows.find((client) => new URL(client.url).pathname === new URL(url).pathname);
+    if (open) {
+      try {
+        await open.focus();
+        return await open.navigate(url);
+      } catch (error) { /* not controlled by this worker: open a new window */ }
+    }
+    return self.clients.openWindow(url);
+  })());
+});
