@@ -78,6 +78,8 @@ KINDS = {
     "revoke": _kind(norole=P),  # DELETE /api/auth/token/: any logged-in user
     "logout": dict.fromkeys(USERS, L),  # everyone ends on the login page
     "nowhere": dict.fromkeys(USERS, H),  # the JSON 404 for unknown /api/ paths
+    # another user's (or no) push device: refused without a role, else 404 like unknown
+    "not_yours": _kind(viewer=H, operator=H, admin=H, superuser=H, limited=H),
 }
 
 
@@ -189,6 +191,11 @@ ROWS = [
     Row("api/event-rules/<int:pk>/", "DELETE", "/api/event-rules/{rule}/", "rec_write", (204,)),
     Row("api/cameras/<slug:camera>/still/", "GET", "/api/cameras/default/still/", "watch",
         (504,)),
+    # phone notifications: one's own devices, for any role that may see events
+    Row("api/push/vapid-public-key/", "GET", "/api/push/vapid-public-key/", "role", (200,)),
+    Row("api/push/subscriptions/", "GET", "/api/push/subscriptions/", "role", (200,)),
+    Row("api/push/subscriptions/<int:pk>/", "DELETE", "/api/push/subscriptions/999999/",
+        "not_yours"),  # nobody's device: 404 after the role check
 ]
 # Routes this module does not judge, and why.
 NOT_HERE = {
