@@ -177,8 +177,8 @@ class SubscriptionDetail(APIView):
     @extend_schema(operation_id="push_subscription_update", request=OpenApiTypes.OBJECT,
                    responses={200: OpenApiTypes.OBJECT, **errors(400, 404, 415)})
     def patch(self, request, pk: int):
+        body = _object(request.data)  # a malformed body is 400 parse_error before the lookup
         sub = self._get(request, pk)
-        body = _object(request.data)
         unknown = set(body) - CHOICE_FIELDS
         if unknown:
             raise _bad("invalid_field", f"Unknown field(s): {', '.join(sorted(unknown))}.")
