@@ -44,8 +44,10 @@ SIM_ARGS = ("--profile", "main", "--gop", "15", "--encode", "live", "--bitrate",
 FORGED = "203.0.113."  # + a number: a made-up client per request
 ADDRESS_LIMIT = 3  # failed logins from one address before its logins are refused
 # The live page's video transports, each watched through the proxy by Chromium.
-# MSE (WS /ws/cameras/{camera}/mse/): add "mse" here and its branch in watch_live().
-TRANSPORTS = ["webrtc"]
+# Both live transports: WebRTC, and MSE over the WebSocket (WS /ws/cameras/{camera}/mse/).
+TRANSPORTS = ["webrtc", "mse"]
+# The MSE run: a browser without WebRTC, so the page plays over the WebSocket (wss://).
+NO_WEBRTC = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;"
 
 
 @dataclass
@@ -102,11 +104,13 @@ def record(site: Site, seconds: float) -> dict:
     return reply.json()
 
 
-def log_in(browser, proxied: ProxiedSite, path: str = "/"):
+def log_in(browser, proxied: ProxiedSite, path: str = "/", init_script: str = ""):
     """A context that takes Caddy's throwaway certificate, logged in at `path`; the page,
     and every URL it asked for (requests and WebSockets)."""
     context = browser.new_context(ignore_https_errors=True,
                                   viewport={"width": 1280, "height": 800})
+    if init_script:
+        context.add_init_script(init_script)
     page = context.new_page()
     urls: list[str] = []
     page.on("request", lambda request: urls.append(request.url))
@@ -127,6 +131,12 @@ def watch_live(page, transport: str) -> None:
             f"{WIDTH} && document.getElementById('video').currentTime > 0.3", timeout=20_000)
         stats = page.evaluate("petcamPlayer.stats()")
         assert stats["framesDecoded"] > 0 and stats["frameWidth"] == WIDTH, stats
+    elif transport == "mse":
+        page.wait_for_function(
+            "() => window.petcamPlayer && petcamPlayer.transport === 'mse' && petcamPlayer.mse"
+            f" && document.getElementById('video').videoWidth === {WIDTH}"
+            " && document.getElementById('video').currentTime > 0.3", timeout=20_000)
+        expect(page.get_by_test_id("transport")).to_have_text("WebSocket")
     else:
         raise ValueError(f"unknown transport {transport!r}")
 
@@ -162,7 +172,8 @@ def test_https_only_cookies_hsts_and_the_redirect(proxied):
 def test_chromium_logs_in_and_watches_over_https(proxied, transport):
     with sync_playwright() as pw:
         browser = launch(pw)
-        context, page, urls = log_in(browser, proxied)
+        context, page, urls = log_in(browser, proxied,
+                                     init_script=NO_WEBRTC if transport == "mse" else "")
         expect(page.get_by_test_id("state")).to_have_text("live", timeout=20_000)
         watch_live(page, transport)
         # live boxes arrive over the detections WebSocket, through the proxy (wss://)
