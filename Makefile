@@ -14,7 +14,7 @@ CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
 PORT ?= 8000
 
-.PHONY: run test lint bench system-deps-test clean
+.PHONY: run test lint bench system-deps-test clean messages
 
 $(STAMP): requirements.txt
 	@command -v python3 >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y python3 python3-venv; }
@@ -64,3 +64,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+
+# Collect new or changed strings into locale/*/LC_MESSAGES/*.po (needs GNU gettext's xgettext),
+# then compile every .mo in pure Python (docs/translations.md). `make run`/`make test` need
+# neither: the compiled .mo files are committed.
+MSG_IGNORE := -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*' -i 'deploy/*' -i '*/static/rest_framework/*' -i 'admin/*'
+messages: $(STAMP)
+	$(PY) manage.py makemessages -l ja -l ru --no-obsolete --no-location $(MSG_IGNORE)
+	$(PY) manage.py makemessages -d djangojs -l ja -l ru --no-obsolete --no-location $(MSG_IGNORE)
+	$(PY) -m petcam_site.translations
