@@ -124,7 +124,7 @@ export function startControls(stage, player) {
   // "Garden 2026-12-04 21.03.15.jpg": the camera's name and the local time; characters
   // file systems refuse are left out.
   function snapshotName(when) {
-    const name = cameraName.replace(/[\\/:*?\x22<>|\u0000-\u001f]+/g, "").trim() || "petcam";
+    const name = cameraName.replace(/[\\\/:*?\x22<>|\u0000-\u001f]+/g, "").trim() || "petcam";
     const date = when.getFullYear() + "-" + pad(when.getMonth() + 1) + "-" + pad(when.getDate());
     const time = pad(when.getHours()) + "." + pad(when.getMinutes()) + "." + pad(when.getSeconds());
     return name + " " + date + " " + time + ".jpg";
