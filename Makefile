@@ -6,9 +6,10 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Debian packages the tests use: a real browser, ffprobe, redis-server (the fault
 # tests start a scratch one on a free port; the machine's Redis is never restarted),
 # caddy (the HTTPS proxy test), coturn (the TURN tests) and prometheus (promtool for
-# the alert rules). Tests start their own servers on free ports; a caddy or prometheus
+# the alert rules), and a Japanese font so the Japanese pages' screenshots are readable.
+# Tests start their own servers on free ports; a caddy or prometheus
 # installed here for the tests has its system service turned off.
-TEST_DEBS := chromium ffmpeg redis-server caddy coturn prometheus
+TEST_DEBS := chromium ffmpeg redis-server caddy coturn prometheus fonts-ipafont-gothic
 # `make run CAMERAS=2`: also simulate a second camera (garden), up to 4.
 CAMERAS ?= 1
 # `make run PORT=8080`: serve on another port (8000 is taken by something else).
@@ -31,6 +32,7 @@ system-deps-test:
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
+	fc-list :lang=ja 2>/dev/null | grep -q . || missing="$$missing fonts-ipafont-gothic"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \

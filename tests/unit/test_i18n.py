@@ -62,10 +62,13 @@ def _template_msgids(source: str, origin: str) -> set[tuple[str | None, str]]:
     return found
 
 
+# gettext("...") / ngettext("...", ...) / gettext_noop("..."), strings joined with +
+JS_CALL = re.compile(r"\b(?:n?gettext|gettext_noop)\(((?:\"(?:[^\"\\]|\\.)*\"\s*\+?\s*)+)[,)]")
+
+
 def _js_msgids(source: str) -> set[tuple[str | None, str]]:
     found = set()
-    for match in re.finditer(r"\bgettext(?:_noop)?\(((?:\"(?:[^\"\\]|\\.)*\"\s*\+?\s*)+)\)",
-                             source):
+    for match in JS_CALL.finditer(source):
         parts = re.findall(r"\"(?:[^\"\\]|\\.)*\"", match.group(1))
         found.add((None, "".join(ast.literal_eval(p) for p in parts)))
     return found
@@ -125,6 +128,7 @@ def test_the_catalog_checks_can_fail(tmp_path):
     assert used == {(None, "Not in any catalog"), (None, "Live")}
     assert _missing(used, "ja", "django") == ["ja/django: 'Not in any catalog'"]
     assert _js_msgids('x = gettext("Only " +\n  "here");') == {(None, "Only here")}
+    assert _js_msgids('ngettext("%(n)s cat", "%(n)s cats", n)') == {(None, "%(n)s cat")}
     po = tmp_path / "django.po"
     po.write_text('msgid ""\nmsgstr "Plural-Forms: nplurals=1; plural=0;\\n"\n\n'
                   '#, fuzzy\nmsgid "Live"\nmsgstr "ライブ"\n\nmsgid "Open"\nmsgstr ""\n')
