@@ -70,7 +70,7 @@ clean:
 # Collect new or changed strings into locale/*/LC_MESSAGES/*.po (needs GNU gettext's xgettext),
 # then compile every .mo in pure Python (docs/translations.md). `make run`/`make test` need
 # neither: the compiled .mo files are committed.
-MSG_IGNORE := -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*' -i 'deploy/*' -i '*/static/rest_framework/*' -i 'admin/*'
+MSG_IGNORE := -i '.venv/*' -i 'var/*' -i 'tests/*' -i 'benchmarks/*' -i 'deploy/*' -i '*/static/rest_framework/*'
 messages: $(STAMP)
 	$(PY) manage.py makemessages -l ja -l ru --no-obsolete --no-location $(MSG_IGNORE)
 	$(PY) manage.py makemessages -d djangojs -l ja -l ru --no-obsolete --no-location $(MSG_IGNORE)

@@ -38,7 +38,8 @@ LANGS = ("ja", "ru")
 TEMPLATE_DIRS = [ROOT / "templates"] + [ROOT / app / "templates" for app in
                                         ("streaming", "recordings", "events", "detections",
                                          "accounts", "petcam_site")]
-PORTAL_TEMPLATES = sorted(p for d in TEMPLATE_DIRS if d.is_dir() for p in d.glob("*.html"))
+PORTAL_TEMPLATES = sorted(p for d in TEMPLATE_DIRS if d.is_dir() for p in d.glob("*.html")) + [
+    ROOT / "templates" / "admin" / "base_site.html"]  # the admin's frame around Django's own
 JS_FILES = sorted(p for app in ("streaming", "recordings", "detections", "events", "petcam_site")
                   for p in (ROOT / app / "static").rglob("*.js"))
 # Words that are the same in every language: the brand, units, codec words, and what the
