@@ -32,7 +32,7 @@ system-deps-test:
 	command -v caddy >/dev/null || missing="$$missing caddy"; \
 	command -v turnserver >/dev/null || missing="$$missing coturn"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
-	fc-list :lang=ja 2>/dev/null | grep -q . || missing="$$missing fonts-ipafont-gothic"; \
+	fc-list :lang=ja family 2>/dev/null | grep -qi gothic || missing="$$missing fonts-ipafont-gothic"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
