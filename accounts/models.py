@@ -29,3 +29,19 @@ class ApiToken(AbstractAuthToken):
 
 
 PREFIX_SHOWN = 6
+
+
+class Preferences(models.Model):
+    """A user's language and time zone, chosen on the account page. Kept per user (not in a
+    cookie) so they follow the owner to every device; empty means "as the browser says"."""
+
+    user = models.OneToOneField("auth.User", on_delete=models.CASCADE,
+                                related_name="petcam_preferences")
+    language = models.CharField(max_length=8, blank=True, default="")
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+
+    class Meta:
+        verbose_name_plural = "preferences"
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.http import Http404
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from petcam_site.permissions import (
@@ -18,6 +19,9 @@ from petcam_site.permissions import (
 from .models import EventRule, known_classes
 from .rules import DAY_NAMES
 
+# The editor's day boxes: the stored value (DAY_NAMES) and its label in the user's language.
+DAY_LABELS = {"mon": _("Mon"), "tue": _("Tue"), "wed": _("Wed"), "thu": _("Thu"),
+              "fri": _("Fri"), "sat": _("Sat"), "sun": _("Sun")}
 
 @role_required(VIEW_RECORDINGS)
 @ensure_csrf_cookie
@@ -51,5 +55,5 @@ def rule_edit_page(request, pk: int | None = None):
         "rule": rule.to_api() if rule else None,
         "cameras": cameras,
         "classes": known_classes(),
-        "days": DAY_NAMES,
+        "days": [(d, DAY_LABELS.get(d, d.capitalize())) for d in DAY_NAMES],
     })

@@ -18,6 +18,8 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_logged_in
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from rest_framework import exceptions, parsers, permissions, renderers, serializers, status
@@ -25,12 +27,13 @@ from rest_framework.authtoken import serializers as drf_token_serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import NAME_MAX_LENGTH, ApiToken
+from accounts.models import NAME_MAX_LENGTH, ApiToken, Preferences
 from accounts.tokens import TooManyTokens, create_token, live_tokens, revoke_tokens
 from events.models import known_classes
 from petcam_site.login_guard import TOO_MANY_ATTEMPTS, lockout_detail, lockout_seconds
 from petcam_site.parsers import JSONParser
 from petcam_site.permissions import VIEW_RECORDINGS, allowed_camera_slugs, visible_camera_slugs
+from petcam_site.user_locale import time_zone_names, valid_language, valid_time_zone
 
 log = logging.getLogger("petcam.auth")
 
@@ -118,9 +121,10 @@ class TokenEndpoint(APIView):
 
 
 def _lifetime_choices() -> list[tuple[str, str]]:
-    choices = [(str(d), f"{d} day{'s' if d > 1 else ''}") for d in LIFETIME_DAYS]
+    choices = [(str(d), ngettext("%(n)d day", "%(n)d days", d) % {"n": d})
+               for d in LIFETIME_DAYS]
     if settings.PETCAM_TOKEN_TTL_DAYS <= 0:  # the operator allows tokens without expiry
-        choices.append(("never", "never expires"))
+        choices.append(("never", _("never expires")))
     return choices
 
 
@@ -144,11 +148,25 @@ def _create_from_page(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+def _save_preferences(request: HttpRequest) -> HttpResponse | None:
+    """language and time_zone: a known one, or "" for "as the browser says"."""
+    language = request.POST.get("language", "")
+    zone = request.POST.get("time_zone", "")
+    if language and not valid_language(language):
+        return HttpResponse("Unknown language.", status=400, content_type="text/plain")
+    if zone and not valid_time_zone(zone):
+        return HttpResponse("Unknown time zone.", status=400, content_type="text/plain")
+    Preferences.objects.update_or_create(user=request.user,
+                                         defaults={"language": language, "time_zone": zone})
+    return None
+
+
 @login_required
 @never_cache  # the page may show a new key
 @require_http_methods(["GET", "POST"])
 def account_page(request: HttpRequest) -> HttpResponse:
-    """GET: the user's roles, cameras and tokens. POST action=create (name, lifetime) |
+    """GET: the user's roles, cameras, tokens, language and time zone. POST
+    action=preferences (language, time_zone: "" follows the browser) | create (name, lifetime) |
     confirm_revoke (token=<id>) / confirm_revoke_all: a page asking first, whose button posts
     revoke (token=<id>) / revoke_all."""
     user = request.user
@@ -171,6 +189,10 @@ def account_page(request: HttpRequest) -> HttpResponse:
                           by="on the account page")
         elif action == "revoke_all":
             revoke_tokens(mine, by="all, on the account page")
+        elif action == "preferences":
+            refused = _save_preferences(request)
+            if refused is not None:
+                return refused
         else:
             return HttpResponse("Unknown action.", status=400, content_type="text/plain")
         return redirect("account")  # POST-redirect-GET: a reload does not repeat the action
@@ -178,7 +200,12 @@ def account_page(request: HttpRequest) -> HttpResponse:
     new = request.session.pop(NEW_KEY_SESSION, None)
     new_key = new[1] if new and any(t.pk == new[0] for t in tokens) else None
     allowed = allowed_camera_slugs(user)
+    prefs = Preferences.objects.filter(user=user).first()
     return render(request, "account.html", {
+        "languages": settings.LANGUAGES,
+        "language": prefs.language if prefs else "",
+        "time_zones": sorted(time_zone_names()),
+        "time_zone": prefs.time_zone if prefs else "",
         "tokens": tokens,
         "new_key": new_key,
         "lifetimes": _lifetime_choices(),

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.template import loader
 from django.templatetags.static import static
 from django.urls import reverse_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from petcam_site.api_errors import not_found as json_not_found
@@ -27,7 +28,7 @@ class LogoutView(auth_views.LogoutView):
     def post(self, request, *args, **kwargs):
         response = super().post(request, *args, **kwargs)
         # after the session is flushed: the note travels in the messages cookie
-        messages.info(request, "You are logged out.")
+        messages.info(request, _("You are logged out."))
         return response
 
 
@@ -39,7 +40,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
     def form_valid(self, form):
         response = super().form_valid(form)  # keeps this session logged in
-        messages.success(self.request, "Your password was changed.")
+        messages.success(self.request, _("Your password was changed."))
         return response
 
 

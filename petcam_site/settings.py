@@ -81,9 +81,14 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # The browser's language (Accept-Language); petcam_site/user_locale.py then applies the
+    # account page's choice, once the user is known.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # The user's language and time zone from the account page (else browser's), per request.
+    "petcam_site.user_locale.UserLocaleMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "petcam_site.security_headers.ContentSecurityPolicyMiddleware",
@@ -234,10 +239,15 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
-LANGUAGE_CODE = "en-us"
+LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The portal's languages (docs/translations.md): English, and those of the project's notes.
+LANGUAGES = [("en", "English"), ("ja", "日本語"), ("ru", "Русский")]
+# locale/<lang>/LC_MESSAGES/django.po (templates, Python) and djangojs.po (the pages' JS);
+# the compiled .mo files are committed (python -m petcam_site.compile_translations).
+LOCALE_PATHS = [BASE_DIR / "locale"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

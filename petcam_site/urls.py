@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
+from django.views.i18n import JavaScriptCatalog
 from drf_spectacular.views import SpectacularAPIView
 
 from detections.views import DetectionHistory
@@ -28,6 +29,8 @@ urlpatterns = [
     path("manifest.webmanifest", app_shell.manifest, name="web-manifest"),
     path("sw.js", app_shell.service_worker, name="service-worker"),
     path("metrics", metrics, name="metrics"),
+    # The pages' JS strings in the request's language (locale/*/LC_MESSAGES/djangojs.po).
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="login.html",
                                                           redirect_authenticated_user=True),

@@ -112,6 +112,8 @@ ROWS = [
     # the installable app's shell: nothing about any user in them
     Row("manifest.webmanifest", "GET", "/manifest.webmanifest", "public", (200,)),
     Row("sw.js", "GET", "/sw.js", "public", (200,)),
+    # the pages' JS strings in the asker's language: the same for everyone (the login page too)
+    Row("jsi18n/", "GET", "/jsi18n/", "public", (200,)),
     # no password: refused before any authentication (a wrong one would count towards a lockout)
     Row("api/auth/token/", "POST", "/api/auth/token/", "public", (400,), {"username": "nobody"}),
     Row("api/auth/token/", "DELETE", "/api/auth/token/", "revoke", (204,)),

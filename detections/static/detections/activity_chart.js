@@ -61,13 +61,14 @@ export function startActivityChart(panel) {
       swatch.className = "swatch";
       swatch.style.background = classColor(name);
       const n = activity.totals[name];
-      item.append(swatch, name + " · " + n + (n === 1 ? " sighting" : " sightings"));
+      item.append(swatch, name + " · " + interpolate(ngettext("%(n)s sighting", "%(n)s sightings", n), {n: n}, true));
       return item;
     }));
-    if (activity.error) note.textContent = "History unavailable: " + activity.error;
-    else if (!activity.classes.length) note.textContent = "Nothing seen in the last hour.";
-    else note.textContent = "A sighting: in view, with breaks of up to " + Math.round(activity.gapSeconds)
-      + " s. Updated " + activity.fetchedAt.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"}) + ".";
+    if (activity.error) note.textContent = interpolate(gettext("History unavailable: %(error)s"), {error: activity.error}, true);
+    else if (!activity.classes.length) note.textContent = gettext("Nothing seen in the last hour.");
+    else note.textContent = interpolate(gettext("A sighting: in view, with breaks of up to %(gap)s s. Updated %(time)s."), {
+      gap: Math.round(activity.gapSeconds),
+      time: activity.fetchedAt.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})}, true);
   }
 
   function draw() {
@@ -117,7 +118,7 @@ export function startActivityChart(panel) {
       ctx.textAlign = "left";
       ctx.fillText(ago(series[0].start), pad.left, ch - 4);
       ctx.textAlign = "right";
-      ctx.fillText("now", cw - pad.right, ch - 4);
+      ctx.fillText(gettext("now"), cw - pad.right, ch - 4);
     }
   }
 
@@ -130,7 +131,7 @@ export function startActivityChart(panel) {
 
   function ago(iso) {
     const minutes = Math.round((Date.now() - Date.parse(iso)) / 60000);
-    return minutes >= 55 && minutes <= 65 ? "−1 h" : "−" + minutes + " min";
+    return minutes >= 55 && minutes <= 65 ? gettext("−1 h") : interpolate(gettext("−%(minutes)s min"), {minutes: minutes}, true);
   }
 
   if (window.ResizeObserver) new ResizeObserver(draw).observe(canvas);

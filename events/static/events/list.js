@@ -18,7 +18,7 @@ function fmtWhen(iso) {
   return iso ? new Date(iso).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"}) : "";
 }
 function fmtLength(ev) {
-  if (!ev.ended_at) return "still going";
+  if (!ev.ended_at) return gettext("still going");
   const s = Math.max(0, Math.round((new Date(ev.ended_at) - new Date(ev.started_at)) / 1000));
   return s < 60 ? s + " s" : Math.floor(s / 60) + " min " + (s % 60) + " s";
 }
@@ -44,7 +44,7 @@ function card(ev) {
     snap.append(el("img", {src: ev.snapshot_url, alt: ev.class_name + " at " + fmtWhen(ev.started_at),
                            loading: "lazy", "data-testid": "event-snapshot"}));
   } else {
-    snap.append(el("span", {"class": "none"}, ev.ended_at ? "No picture" : "Happening now"));
+    snap.append(el("span", {"class": "none"}, ev.ended_at ? gettext("No picture") : gettext("Happening now")));
   }
   const body = el("div", {"class": "body"});
   body.append(el("span", {"class": "name"}, ev.class_name + " · " + ev.camera));
@@ -55,7 +55,7 @@ function card(ev) {
   if (canDelete) {
     const del = el("button", {type: "button", "class": "delete", "data-testid": "event-delete"}, "Delete");
     del.addEventListener("click", async () => {
-      if (!confirm("Delete this event? The recording stays.")) return;
+      if (!confirm(gettext("Delete this event? The recording stays."))) return;
       const resp = await fetch("/api/events/" + ev.id + "/", {method: "DELETE", headers: {"X-CSRFToken": csrf()}});
       if (resp.ok || resp.status === 404) { c.remove(); if (!grid.children.length) empty.hidden = false; }
       else showError(resp);
@@ -68,7 +68,7 @@ function card(ev) {
 }
 
 async function showError(resp) {
-  let text = "Could not load events (" + resp.status + ").";
+  let text = interpolate(gettext("Could not load events (%(status)s)."), {status: resp.status}, true);
   try { text = (await resp.json()).detail || text; } catch { /* not JSON */ }
   listError.textContent = text;
   listError.hidden = false;

@@ -34,8 +34,9 @@ function draw() {
   const w = canvas.width = canvas.clientWidth, h = canvas.height = canvas.clientHeight;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, w, h);
-  note.textContent = zone.length >= 3 ? "Only this area counts (a pet counts when the middle of it is inside)."
-    : zone.length ? "Add at least " + (3 - zone.length) + " more corner(s)." : "No area: the whole picture counts.";
+  note.textContent = zone.length >= 3 ? gettext("Only this area counts (a pet counts when the middle of it is inside).")
+    : zone.length ? interpolate(ngettext("Add at least %(n)s more corner.", "Add at least %(n)s more corners.", 3 - zone.length), {n: 3 - zone.length}, true)
+    : gettext("No area: the whole picture counts.");
   if (!zone.length) return;
   ctx.strokeStyle = "#ff4000"; ctx.fillStyle = "rgba(255, 64, 0, 0.2)"; ctx.lineWidth = 2;
   ctx.beginPath();
@@ -87,7 +88,7 @@ async function send(method, url, data) {
   const resp = await fetch(url, {method, headers: {"Content-Type": "application/json", "X-CSRFToken": csrf()},
                                  body: data ? JSON.stringify(data) : undefined});
   if (resp.ok) { window.location.assign("/events/rules/"); return; }
-  let text = "Could not save (" + resp.status + ").";
+  let text = interpolate(gettext("Could not save (%(status)s)."), {status: resp.status}, true);
   try { text = (await resp.json()).detail || text; } catch { /* not JSON */ }
   error.textContent = text;
   error.hidden = false;

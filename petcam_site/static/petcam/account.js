@@ -21,11 +21,11 @@ async function copy() {
       selectKey();
       if (!document.execCommand("copy")) throw new Error("copy refused");
     }
-    button.textContent = "Copied";
+    button.textContent = gettext("Copied");
     button.dataset.state = "copied";
   } catch {
     selectKey(); // the user copies by hand
-    button.textContent = "Selected: press Ctrl+C";
+    button.textContent = gettext("Selected: press Ctrl+C");
     button.dataset.state = "selected";
   }
 }

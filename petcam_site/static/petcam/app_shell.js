@@ -5,3 +5,14 @@ if ("serviceWorker" in navigator) {
     console.warn("petcam: service worker not registered", err);
   });
 }
+
+// The browser's time zone, for the times the server writes into pages (petcam_site/
+// user_locale.py; the account page's choice wins). Zone names are letters, digits, / _ + -.
+try {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone && /^[\w\/+-]+$/.test(zone)) {
+    document.cookie = "petcam_tz=" + zone + "; path=/; max-age=31536000; samesite=lax";
+  }
+} catch {
+  // no Intl time zones: the server keeps UTC
+}

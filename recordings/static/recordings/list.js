@@ -51,15 +51,15 @@ function query() {
 
 function card(rec) {
   const c = el("article", {"class": "card", "data-testid": "recording-card", "data-id": rec.id});
-  const thumb = el("button", {"type": "button", "class": "thumb", "aria-label": "Play " + label(rec),
+  const thumb = el("button", {"type": "button", "class": "thumb", "aria-label": interpolate(gettext("Play %(title)s"), {title: label(rec)}, true),
                               "data-testid": "recording-play"});
   const placeholder = (text) => el("span", {"class": "placeholder", "data-testid": "recording-placeholder"}, text);
   if (rec.status === "recording") {
-    thumb.append(placeholder("● Recording now…"));  // no keyframe picture until it ends
+    thumb.append(placeholder("● " + gettext("Recording now…")));  // no keyframe picture until it ends
   } else {
     const img = el("img", {"src": rec.thumbnail_url, "alt": "", "loading": "lazy",
                            "data-testid": "recording-thumbnail"});
-    img.addEventListener("error", () => img.replaceWith(placeholder("No picture")));
+    img.addEventListener("error", () => img.replaceWith(placeholder(gettext("No picture"))));
     thumb.append(img);
   }
   if (rec.status !== "recording") thumb.append(el("span", {"class": "dur"}, fmtDuration(rec.duration)));
@@ -74,7 +74,7 @@ function card(rec) {
   }
   body.append(nameRow);
   body.append(el("div", {"class": "meta"}, rec.camera + " · " + fmtWhen(rec.started_at)));
-  body.append(el("div", {"class": "meta"}, rec.status === "recording" ? "Still recording" :
+  body.append(el("div", {"class": "meta"}, rec.status === "recording" ? gettext("Still recording") :
                  fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
                  (rec.width ? " · " + rec.width + "×" + rec.height : "")));
   const chips = el("div", {"class": "chips", "data-testid": "recording-chips"});
@@ -84,15 +84,15 @@ function card(rec) {
   body.append(chips);
   const actions = el("div", {"class": "actions"});
   // the playback page: detection timeline, boxes, scrubbing thumbnails
-  const open = el("a", {"href": "/recordings/" + rec.id + "/", "data-testid": "recording-open"}, "Open");
-  const download = el("a", {"href": rec.download_url, "download": ""}, "Download");
-  const del = el("button", {"type": "button", "class": "delete", "data-testid": "recording-delete"}, "Delete");
+  const open = el("a", {"href": "/recordings/" + rec.id + "/", "data-testid": "recording-open"}, gettext("Open"));
+  const download = el("a", {"href": rec.download_url, "download": ""}, gettext("Download"));
+  const del = el("button", {"type": "button", "class": "delete", "data-testid": "recording-delete"}, gettext("Delete"));
   del.addEventListener("click", () => remove(rec, c, del));
   const keepLabel = el("label", {}, "");
   const keep = el("input", {"type": "checkbox", "data-testid": "recording-keep"});
   keep.checked = !!rec.keep;
   keep.addEventListener("change", () => setKeep(rec, keep));
-  keepLabel.append(keep, document.createTextNode("Keep"));
+  keepLabel.append(keep, document.createTextNode(gettext("Keep")));
   actions.append(open, download);
   // only roles that may (petcam_site/permissions.py): viewers neither delete nor keep
   // a running recording cannot be deleted (409): stop it first, from the live page
@@ -113,7 +113,7 @@ async function load(url, append) {
     if (!resp.ok) throw new Error(data.detail || resp.statusText);
   } catch (e) {
     if (mine !== generation) return;
-    listError.textContent = "Could not load recordings: " + e.message;
+    listError.textContent = interpolate(gettext("Could not load recordings: %(error)s"), {error: e.message}, true);
     listError.hidden = false;
     return;
   }
@@ -143,7 +143,7 @@ function closePlayer() {
 }
 
 async function remove(rec, c, button) {
-  if (!window.confirm("Delete “" + label(rec) + "”? The file is removed.")) return;
+  if (!window.confirm(interpolate(gettext("Delete “%(title)s”? The file is removed."), {title: label(rec)}, true))) return;
   button.disabled = true;
   if (player.dataset.id === String(rec.id)) closePlayer();
   const resp = await fetch("/api/recordings/" + rec.id + "/", {
@@ -155,7 +155,7 @@ async function remove(rec, c, button) {
     button.disabled = false;
     let detail = resp.statusText;
     try { detail = (await resp.json()).detail || detail; } catch (e) { /* not JSON */ }
-    window.alert("Could not delete: " + detail);
+    window.alert(interpolate(gettext("Could not delete: %(error)s"), {error: detail}, true));
   }
 }
 

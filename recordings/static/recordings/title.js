@@ -15,7 +15,7 @@ export function spokenDuration(seconds) {
 
 export function whatWasSeen(rec) {
   const classes = rec.detection_classes || [];
-  if (!classes.length) return rec.trigger === "event" ? "Event" : "Recording";
+  if (!classes.length) return rec.trigger === "event" ? gettext("Event") : gettext("Recording");
   return classes.slice(0, 2).map(cap).join(" & ") + (classes.length > 2 ? " +" + (classes.length - 2) : "");
 }
 

@@ -51,15 +51,15 @@ export function startControls(stage, player) {
         }
       }
     } catch (err) {
-      showToast("Full screen is not available here.");
+      showToast(gettext("Full screen is not available here."));
     }
   }
 
   function showFullscreenState() {
     const on = isFullscreen();
     stage.classList.toggle("fullscreen", on);
-    fullscreenButton.setAttribute("aria-label", on ? "Leave full screen" : "Full screen");
-    fullscreenButton.title = on ? "Leave full screen" : "Full screen";
+    fullscreenButton.setAttribute("aria-label", on ? gettext("Leave full screen") : gettext("Full screen"));
+    fullscreenButton.title = on ? gettext("Leave full screen") : gettext("Full screen");
     fullscreenButton.setAttribute("aria-pressed", on ? "true" : "false");
   }
 
@@ -100,14 +100,14 @@ export function startControls(stage, player) {
         await video.requestPictureInPicture();
       }
     } catch (err) {
-      showToast(video.readyState < 2 ? "No picture yet." : "Picture-in-picture is not available here.");
+      showToast(video.readyState < 2 ? gettext("No picture yet.") : gettext("Picture-in-picture is not available here."));
     }
   }
 
   function showPipState() {
     const on = document.pictureInPictureElement === video;
     pipButton.setAttribute("aria-pressed", on ? "true" : "false");
-    pipButton.setAttribute("aria-label", on ? "Leave picture in picture" : "Picture in picture");
+    pipButton.setAttribute("aria-label", on ? gettext("Leave picture in picture") : gettext("Picture in picture"));
   }
 
   if (standardPip || safariPip) {
@@ -124,7 +124,7 @@ export function startControls(stage, player) {
   // "Garden 2026-12-04 21.03.15.jpg": the camera's name and the local time; characters
   // file systems refuse are left out.
   function snapshotName(when) {
-    const name = cameraName.replace(/[\\/:*?"<>|\u0000-\u001f]+/g, "").trim() || "petcam";
+    const name = cameraName.replace(/[\\\/:*?\x22<>|\u0000-\u001f]+/g, "").trim() || "petcam";
     const date = when.getFullYear() + "-" + pad(when.getMonth() + 1) + "-" + pad(when.getDate());
     const time = pad(when.getHours()) + "." + pad(when.getMinutes()) + "." + pad(when.getSeconds());
     return name + " " + date + " " + time + ".jpg";
@@ -132,14 +132,14 @@ export function startControls(stage, player) {
 
   function snapshot() {
     const w = video.videoWidth, h = video.videoHeight;
-    if (!w || !h) { showToast("No picture to save yet."); return; }
+    if (!w || !h) { showToast(gettext("No picture to save yet.")); return; }
     const canvas = document.createElement("canvas");
     canvas.width = w;
     canvas.height = h;
     canvas.getContext("2d").drawImage(video, 0, 0, w, h);  // the frame on screen now, full size
     const filename = snapshotName(new Date());
     canvas.toBlob((blob) => {
-      if (!blob) { showToast("The snapshot could not be made."); return; }
+      if (!blob) { showToast(gettext("The snapshot could not be made.")); return; }
       const url = URL.createObjectURL(blob);
       const link = document.createElement("a");
       link.href = url;
@@ -149,7 +149,7 @@ export function startControls(stage, player) {
       link.remove();
       setTimeout(() => URL.revokeObjectURL(url), 10000);
       state.snapshots.push({filename: filename, width: w, height: h, bytes: blob.size});
-      showToast("Saved " + filename);
+      showToast(interpolate(gettext("Saved %(file)s"), {file: filename}, true));
     }, "image/jpeg", JPEG_QUALITY);
   }
   snapshotButton.addEventListener("click", snapshot);

@@ -316,7 +316,7 @@ export function startPlayer(stage) {
     el("transport").textContent = player.transport === "mse" ? "WebSocket" : "WebRTC";
     const button = el("transport-switch");
     button.hidden = !usable;
-    button.textContent = other === "mse" ? "use WebSocket" : "use WebRTC";
+    button.textContent = other === "mse" ? gettext("use WebSocket") : gettext("use WebRTC");
   }
 
   async function hangUp() {
@@ -488,6 +488,11 @@ export function startPlayer(stage) {
     return !!pc && pc.connectionState === "connected";
   }
 
+  // The state words, for the translation catalogs (makemessages finds them here).
+  void [gettext_noop("no live video"), gettext_noop("starting camera"), gettext_noop("camera off"),
+        gettext_noop("live"), gettext_noop("server not answering"), gettext_noop("reconnecting"),
+        gettext_noop("connecting")];
+
   // [text, kind]: kind is the state line's class (live, waiting, off, error).
   function stateLine() {
     const unreachable = cameraStatus.known && cameraStatus.state === "worker_unreachable";
@@ -503,8 +508,9 @@ export function startPlayer(stage) {
   }
 
   function showState() {
-    const [text, kind] = stateLine();
-    player.state = text;
+    const [state, kind] = stateLine();
+    player.state = state;  // the English word: scripts and tests read it
+    const text = gettext(state);  // the state line in the page's language (/jsi18n/)
     const line = el("state");
     if (line.textContent !== text) line.textContent = text;
     line.className = "state-line " + kind;
@@ -520,30 +526,30 @@ export function startPlayer(stage) {
 
   function messageText() {
     if (offerError && offerError.code === "max_viewers") {
-      return ["This camera already has the maximum number of viewers. " +
-              "The picture starts as soon as a place frees up.", true];
+      return [gettext("This camera already has the maximum number of viewers. " +
+                      "The picture starts as soon as a place frees up."), true];
     }
     if (offerError && offerError.code === "too_many_sessions") {
-      return ["You are already watching this camera in other tabs or devices. " +
-              "Close one of them to watch here.", true];
+      return [gettext("You are already watching this camera in other tabs or devices. " +
+                      "Close one of them to watch here."), true];
     }
-    if (offerError && offerError.code === "unknown_camera") return ["This camera does not exist.", true];
+    if (offerError && offerError.code === "unknown_camera") return [gettext("This camera does not exist."), true];
     if (offerError && offerError.code === "no_relay") {
-      return ["Cannot connect to the camera through the relay server (" + offerError.detail +
-              "). Retrying…", true];
+      return [interpolate(gettext("Cannot connect to the camera through the relay server (%(detail)s). Retrying…"),
+                          {detail: offerError.detail}, true), true];
     }
-    if (offerError && offerError.code === "unsupported") return ["This browser cannot play live video.", true];
-    if (offerError) return ["Cannot start the video (" + offerError.detail + "). Retrying…", true];
+    if (offerError && offerError.code === "unsupported") return [gettext("This browser cannot play live video."), true];
+    if (offerError) return [interpolate(gettext("Cannot start the video (%(detail)s). Retrying…"), {detail: offerError.detail}, true), true];
     if (cameraStatus.known && cameraStatus.state === "worker_unreachable") {
-      return ["The media server is not answering. The video resumes when it is back.", true];
+      return [gettext("The media server is not answering. The video resumes when it is back."), true];
     }
     if (cameraStatus.known && !cameraStatus.live && cameraStatus.phase === "starting") {
-      return ["Starting the camera…", false];
+      return [gettext("Starting the camera…"), false];
     }
     if (cameraStatus.known && !cameraStatus.live) {
-      return ["The camera is off. The video resumes when it comes back.", false];
+      return [gettext("The camera is off. The video resumes when it comes back."), false];
     }
-    if (player.firstFrameAt === null) return ["Connecting…", false];
+    if (player.firstFrameAt === null) return [gettext("Connecting…"), false];
     return [null, false];
   }
 

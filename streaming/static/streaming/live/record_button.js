@@ -37,11 +37,11 @@ export function startRecordButton(bar, stage) {
     shownId = rec.id;
     const failed = rec.status === "failed" || rec.status === "interrupted";
     saved.classList.toggle("failed", failed);
-    savedText.textContent = failed ? "Recording ended with a problem (what was recorded is kept):"
-                                   : "Saved:";
+    savedText.textContent = failed ? gettext("Recording ended with a problem (what was recorded is kept):")
+                                   : gettext("Saved:");
     savedLink.textContent = recordingTitle(rec);
     savedLink.href = "/recordings/" + encodeURIComponent(rec.id) + "/";
-    savedLink.title = failed && rec.failure_reason ? rec.failure_reason : "Watch it";
+    savedLink.title = failed && rec.failure_reason ? rec.failure_reason : gettext("Watch it");
     saved.hidden = false;
   }
   function render(s) {
@@ -49,7 +49,7 @@ export function startRecordButton(bar, stage) {
     recording = !!(s && s.recording);
     if (recording) saved.hidden = true;
     else if (was && s) showSaved(s.last);  // ended elsewhere (another tab, an event)
-    btn.textContent = recording ? "■ Stop" : "● Record";
+    btn.textContent = recording ? "■ " + gettext("Stop") : "● " + gettext("Record");
     btn.classList.toggle("recording", recording);
     btn.setAttribute("aria-pressed", recording ? "true" : "false");
     if (recording) {
@@ -63,7 +63,7 @@ export function startRecordButton(bar, stage) {
   async function errorText(r) {
     let body = {};
     try { body = await r.json(); } catch (e) { /* not JSON */ }
-    const what = {409: "Conflict", 507: "Disk full", 503: "Unavailable", 504: "Worker not answering"}[r.status] || ("Error " + r.status);
+    const what = {409: gettext("Conflict"), 507: gettext("Disk full"), 503: gettext("Unavailable"), 504: gettext("Worker not answering")}[r.status] || interpolate(gettext("Error %(status)s"), {status: r.status}, true);
     return what + ": " + (body.detail || body.error || r.statusText);
   }
   async function poll() {
@@ -86,7 +86,7 @@ export function startRecordButton(bar, stage) {
       else if (op === "start/") { live.hidden = false; timer.textContent = fmtTime(0); size.textContent = fmtSize(0); }
       else { live.hidden = true; showSaved(await r.json()); }
     } catch (e) {
-      showError("Network error: " + e.message);
+      showError(interpolate(gettext("Network error: %(error)s"), {error: e.message}, true));
     } finally {
       await poll();
       busy = false; btn.disabled = false;

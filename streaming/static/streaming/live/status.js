@@ -9,6 +9,13 @@ const POLL_MS = 1000;
 
 const PHASE_WORDS = {starting: "starting", live: "live", off: "off"};
 
+// "day" / "night" in the page's language; other names (e.g. "camera 2") as they are.
+function cameraWord(name) {
+  if (name === "day") return gettext("day camera");
+  if (name === "night") return gettext("night camera");
+  return name.startsWith("camera") ? name : interpolate(gettext("%(name)s camera"), {name: name}, true);
+}
+
 // Day or night: which of the board's two cameras is on (shm cameras say so; others do not),
 // a small badge next to the live one, made here so the page template stays as it is.
 function showDayNight(s) {
@@ -25,9 +32,10 @@ function showDayNight(s) {
   label.hidden = !s.active_camera;
   if (!s.active_camera) return;
   label.className = "badge " + s.active_camera.replace(/\s+/g, "-");
-  label.textContent = s.active_camera.startsWith("camera") ? s.active_camera : s.active_camera + " camera";
+  label.textContent = cameraWord(s.active_camera);
   const last = s.last_camera_switch;
-  label.title = last ? "switched to the " + last.active_camera + " camera at " + new Date(last.at).toLocaleTimeString() : "";
+  label.title = last ? interpolate(gettext("switched to the %(camera)s at %(time)s"), {
+    camera: cameraWord(last.active_camera), time: new Date(last.at).toLocaleTimeString()}, true) : "";
 }
 
 
