@@ -98,7 +98,8 @@ TWO_CAMERA_MODULES = ("tests/browser/test_browser_app_shell.py",
                       "tests/integration/test_multi_camera.py",
                       "tests/integration/test_openapi.py",
                       "tests/browser/test_portal_e2e.py",
-                      "tests/browser/test_events_pages.py")
+                      "tests/browser/test_events_pages.py",
+                      "tests/browser/test_browser_notifications.py")
 # A module moved without updating the list would start a second site on another worker.
 assert all((Path(__file__).parent.parent / m).is_file() for m in TWO_CAMERA_MODULES), \
     "TWO_CAMERA_MODULES names a module that is not there"
