@@ -21,7 +21,7 @@ async function api(method, url, body) {
     method, headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken(), Accept: "application/json"},
     body: body === undefined ? undefined : JSON.stringify(body)});
   if (!response.ok && response.status !== 204) {
-    let detail = "The server said " + response.status + ".";
+    let detail = interpolate(gettext("The server said %(status)s."), {status: response.status}, true);
     try { detail = (await response.json()).detail || detail; } catch { /* not JSON */ }
     throw new Error(detail);
   }
@@ -47,7 +47,7 @@ function fill(row) {
 async function registration() {
   // app_shell.js registers /sw.js; give up rather than wait forever if it could not.
   return Promise.race([navigator.serviceWorker.ready,
-    new Promise((_, reject) => setTimeout(() => reject(new Error("The app's service worker is not running.")), 10000))]);
+    new Promise((_, reject) => setTimeout(() => reject(new Error(gettext("The app's service worker is not running."))), 10000))]);
 }
 
 async function currentEndpoint() {
@@ -59,9 +59,9 @@ async function currentEndpoint() {
 }
 
 function summary(row) {
-  const parts = [row.cameras.length ? row.cameras.join(", ") : "all cameras",
-                 row.classes.length ? row.classes.join(", ") : "everything"];
-  if (row.quiet_start) parts.push("quiet " + row.quiet_start + "–" + row.quiet_end);
+  const parts = [row.cameras.length ? row.cameras.join(", ") : gettext("all cameras"),
+                 row.classes.length ? row.classes.join(", ") : gettext("everything")];
+  if (row.quiet_start) parts.push(interpolate(gettext("quiet %(start)s–%(end)s"), {start: row.quiet_start, end: row.quiet_end}, true));
   return parts.join(" · ");
 }
 
@@ -73,16 +73,16 @@ async function refresh() {
     const item = document.createElement("li");
     item.dataset.testid = "notify-device";
     const text = document.createElement("span");
-    text.textContent = (row.label || "A device") + (row === mine ? " (this one)" : "") + ": " + summary(row);
+    text.textContent = (row.label || gettext("A device")) + (row === mine ? " " + gettext("(this one)") : "") + ": " + summary(row);
     const remove = document.createElement("button");
     remove.type = "button";
     remove.className = "danger";
     remove.dataset.testid = "notify-remove";
-    remove.textContent = "Remove";
+    remove.textContent = gettext("Remove");
     remove.addEventListener("click", () => act(async () => {
       if (row === mine) await unsubscribeHere();
       await api("DELETE", API + row.id + "/");
-      say("Removed.");
+      say(gettext("Removed."));
     }));
     item.append(text, remove);
     list.append(item);
@@ -114,33 +114,33 @@ async function act(work) {
 enable.addEventListener("click", () => act(async () => {
   const permission = await Notification.requestPermission();
   if (permission !== "granted") {
-    throw new Error("Notifications are blocked for this site: allow them in the browser's site settings.");
+    throw new Error(gettext("Notifications are blocked for this site: allow them in the browser's site settings."));
   }
   const {public_key: key} = await api("GET", "/api/push/vapid-public-key/");
   let sub;
   try {
     sub = await (await registration()).pushManager.subscribe({userVisibleOnly: true, applicationServerKey: key});
   } catch (error) {
-    throw new Error("This browser could not subscribe to notifications (" + (error.message || error.name) + ").");
+    throw new Error(interpolate(gettext("This browser could not subscribe to notifications (%(reason)s)."), {reason: error.message || error.name}, true));
   }
   await api("POST", API, {...sub.toJSON(), ...choices()});
-  say("This device will be notified.");
+  say(gettext("This device will be notified."));
 }));
 
 save.addEventListener("click", () => act(async () => {
   if (mine) await api("PATCH", API + mine.id + "/", choices());
-  say("Saved.");
+  say(gettext("Saved."));
 }));
 
 disable.addEventListener("click", () => act(async () => {
   const endpoint = mine && mine.endpoint;
   await unsubscribeHere();
   if (endpoint) await api("DELETE", API, {endpoint});
-  say("This device will not be notified any more.");
+  say(gettext("This device will not be notified any more."));
 }));
 
 if (!supported) {
   enable.disabled = true;
-  say("This browser cannot receive notifications. On an iPhone, add petcam to the home screen and open it from there.");
+  say(gettext("This browser cannot receive notifications. On an iPhone, add petcam to the home screen and open it from there."));
 }
 refresh().catch((error) => say(error.message));

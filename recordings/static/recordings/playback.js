@@ -104,7 +104,7 @@ function renderTimeline(data) {
   rowsEl.replaceChildren();
   if (!data.classes.length) {
     rowsEl.append(el("div", {"class": "tl-empty", "data-testid": "timeline-empty"},
-                     "Nothing was detected during this recording."));
+                     gettext("Nothing was detected during this recording.")));
   }
   for (const cls of data.classes) {
     const color = draw.classColor(cls.class_name);
@@ -296,8 +296,9 @@ document.getElementById("next-det").addEventListener("click", () => jumpDetectio
 
 function inTime(seconds) {
   const h = Math.floor(seconds / 3600), m = Math.round((seconds % 3600) / 60);
-  if (h >= 1) return "in about " + h + (h === 1 ? " hour" : " hours") + (m ? " " + m + " min" : "");
-  return "in " + Math.max(1, m) + " min";
+  if (h >= 1 && m) return interpolate(ngettext("in about %(h)s hour %(m)s min", "in about %(h)s hours %(m)s min", h), {h: h, m: m}, true);
+  if (h >= 1) return interpolate(ngettext("in about %(h)s hour", "in about %(h)s hours", h), {h: h}, true);
+  return interpolate(gettext("in %(m)s min"), {m: Math.max(1, m)}, true);
 }
 async function setUpShare(rec) {
   const box = document.getElementById("pb-share");
@@ -314,11 +315,11 @@ async function setUpShare(rec) {
   document.getElementById("pb-hls-copy").addEventListener("click", async () => {
     try {
       await navigator.clipboard.writeText(url);
-      said.textContent = "Copied. Paste it into VLC.";
+      said.textContent = gettext("Copied. Paste it into VLC.");
     } catch (e) {  // no clipboard access (an insecure origin, a refusal): let them copy
       input.focus();
       input.select();
-      said.textContent = "Press Ctrl+C (or long-press → Copy) to copy the selected link.";
+      said.textContent = gettext("Press Ctrl+C (or long-press → Copy) to copy the selected link.");
     }
   });
   box.hidden = false;
@@ -331,7 +332,7 @@ async function start() {
   try {
     [rec, timeline] = await Promise.all([getJson(api), getJson(api + "timeline/")]);
   } catch (e) {
-    fail("Could not load the recording: " + e.message);
+    fail(interpolate(gettext("Could not load the recording: %(reason)s"), {reason: e.message}, true));
     return;
   }
   state.recording = rec;
@@ -369,7 +370,7 @@ async function start() {
     if (Number.isFinite(wanted)) seek(wanted);
     render();
   }, {once: true});
-  video.addEventListener("error", () => fail("The video could not be played."), {once: true});
+  video.addEventListener("error", () => fail(gettext("The video could not be played.")), {once: true});
   windowResults(0);
 }
 start();

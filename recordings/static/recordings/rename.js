@@ -13,7 +13,7 @@ function el(tag, attrs, text) {
 // The ✎ button after `nameEl` in `row`; onRenamed(rec) after a saved change.
 export function renameButton(rec, row, nameEl, onRenamed) {
   const button = el("button", {"type": "button", "class": "rename", "data-testid": "recording-rename",
-                               "title": "Rename", "aria-label": "Rename " + recordingTitle(rec)}, "✎");
+                               "title": gettext("Rename"), "aria-label": interpolate(gettext("Rename %(title)s"), {title: recordingTitle(rec)}, true)}, "✎");
   button.addEventListener("click", () => editName(rec, row, nameEl, button, onRenamed));
   return button;
 }
@@ -22,7 +22,7 @@ export function renameButton(rec, row, nameEl, onRenamed) {
 // Escape cancels, an empty name goes back to the automatic title.
 function editName(rec, row, nameEl, button, onRenamed) {
   const input = el("input", {"type": "text", "class": "name-edit", "maxlength": "100",
-                             "data-testid": "recording-name-input", "aria-label": "Recording name",
+                             "data-testid": "recording-name-input", "aria-label": gettext("Recording name"),
                              "placeholder": recordingTitle({...rec, name: ""})});
   input.value = rec.name || "";
   const error = el("div", {"class": "error name-error", "data-testid": "recording-name-error", "role": "alert"});
@@ -37,7 +37,7 @@ function editName(rec, row, nameEl, button, onRenamed) {
     error.remove();
     nameEl.textContent = recordingTitle(rec);
     nameEl.title = recordingTitle(rec) + " (" + fileName(rec) + ")";
-    button.setAttribute("aria-label", "Rename " + recordingTitle(rec));
+    button.setAttribute("aria-label", interpolate(gettext("Rename %(title)s"), {title: recordingTitle(rec)}, true));
     row.replaceChildren(nameEl, button);
     button.focus();
   };
@@ -57,7 +57,7 @@ function editName(rec, row, nameEl, button, onRenamed) {
     input.readOnly = false;
     saving = false;
     if (resp && resp.ok) { rec.name = data.name; finish(); if (onRenamed) onRenamed(rec); return; }
-    error.textContent = "Not renamed: " + (data.detail || (resp && resp.statusText) || "network error");
+    error.textContent = interpolate(gettext("Not renamed: %(reason)s"), {reason: data.detail || (resp && resp.statusText) || gettext("network error")}, true);
     error.hidden = false;
     input.focus();
   };
