@@ -7,6 +7,15 @@ import {csrfToken as csrf} from "../petcam/csrf.js";
 import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
 
+// The API's words on the cards' chips, in the page's language (unknown ones as they are).
+const CHIP_WORDS = {
+  manual: pgettext("recording trigger", "manual"), event: pgettext("recording trigger", "event"),
+  schedule: pgettext("recording trigger", "schedule"),
+  recording: pgettext("recording status", "recording"), interrupted: pgettext("recording status", "interrupted"),
+  failed: pgettext("recording status", "failed"),
+};
+const chipWord = (word) => CHIP_WORDS[word] || word;
+
 const grid = document.getElementById("grid"), empty = document.getElementById("empty");
 const form = document.getElementById("filters"), listError = document.getElementById("list-error");
 const moreWrap = document.getElementById("more-wrap");
@@ -78,8 +87,8 @@ function card(rec) {
                  fmtDuration(rec.duration) + " · " + fmtSize(rec.bytes) +
                  (rec.width ? " · " + rec.width + "×" + rec.height : "")));
   const chips = el("div", {"class": "chips", "data-testid": "recording-chips"});
-  chips.append(el("span", {"class": "chip " + rec.trigger, "data-testid": "recording-trigger"}, rec.trigger));
-  if (rec.status !== "complete") chips.append(el("span", {"class": "chip " + rec.status, "title": rec.failure_reason || ""}, rec.status));
+  chips.append(el("span", {"class": "chip " + rec.trigger, "data-testid": "recording-trigger"}, chipWord(rec.trigger)));
+  if (rec.status !== "complete") chips.append(el("span", {"class": "chip " + rec.status, "title": rec.failure_reason || ""}, chipWord(rec.status)));
   for (const cls of rec.detection_classes || []) chips.append(el("span", {"class": "chip", "data-testid": "recording-class"}, cls));
   body.append(chips);
   const actions = el("div", {"class": "actions"});
