@@ -456,3 +456,7 @@ PETCAM_HEALTH_TIMEOUT = float(os.environ.get("PETCAM_HEALTH_TIMEOUT", "3"))
 PETCAM_METRICS_TIMEOUT = float(os.environ.get("PETCAM_METRICS_TIMEOUT", "2"))
 
 VAR_DIR.mkdir(parents=True, exist_ok=True)
+# Scheduled recording (recordings.scheduler): how often the worker looks at the windows, and
+# a segment length in seconds that overrides the schedules' minutes (tests only; 0: off).
+PETCAM_SCHEDULE_POLL_SECONDS = float(os.environ.get("PETCAM_SCHEDULE_POLL_SECONDS", "5"))
+PETCAM_SCHEDULE_SEGMENT_SECONDS = float(os.environ.get("PETCAM_SCHEDULE_SEGMENT_SECONDS", "0"))

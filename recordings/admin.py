@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from .models import Recording
+from .models import Recording, RecordingSchedule
 from .retention import delete_recording
 from .titles import recording_title
 
@@ -106,3 +106,9 @@ class RecordingAdmin(admin.ModelAdmin):
         if skipped:
             self.message_user(request, f"{skipped} recording(s) still in progress were not "
                               "deleted: stop them first.", messages.WARNING)
+
+
+@admin.register(RecordingSchedule)
+class RecordingScheduleAdmin(admin.ModelAdmin):
+    list_display = ("camera", "days", "start", "end", "timezone", "segment_minutes", "enabled")
+    list_filter = ("camera", "enabled")

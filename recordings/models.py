@@ -11,6 +11,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from events.rules import DAY_NAMES, RuleError, clean_schedule, clean_timezone
+
 from .titles import recording_title
 
 NAME_MAX_LENGTH = 100
@@ -184,3 +186,54 @@ class Recording(models.Model):
             "gaps": self.gaps,
             "previous_segment": self.previous_segment_id,
         }
+
+
+def _all_days() -> list[str]:
+    return list(DAY_NAMES)
+
+
+class RecordingSchedule(models.Model):
+    """Continuous recording of one camera in a weekly time window, cut into segments.
+
+    The media worker checks every few seconds whether a window is open; while one is, the
+    camera records (trigger "schedule"), a new linked segment every `segment_minutes`.
+    end before start is an overnight window that begins on the listed day."""
+
+    camera = models.SlugField(max_length=64)
+    days = models.JSONField(default=_all_days, help_text='some of "mon" ... "sun"')
+    start = models.TimeField(help_text="local time the window opens, e.g. 08:00")
+    end = models.TimeField(help_text="local time it closes (before start: the next day)")
+    timezone = models.CharField(max_length=64, default="UTC",
+                                help_text="IANA time zone, e.g. Europe/Paris")
+    segment_minutes = models.PositiveIntegerField(
+        default=10, help_text="length of each file; playback goes on to the next")
+    enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["camera", "start"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(segment_minutes__gte=1),
+                                   name="recording_schedule_segment_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return (f"{self.camera}: {','.join(self.days or [])} "
+                f"{self.start:%H:%M}-{self.end:%H:%M} {self.timezone}")
+
+    def window(self) -> dict:
+        """The window as events.rules.schedule_active reads it."""
+        return {"days": list(self.days or []), "start": f"{self.start:%H:%M}",
+                "end": f"{self.end:%H:%M}"}
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            self.days = clean_schedule(self.window())["days"]
+            clean_timezone(self.timezone)
+        except RuleError as exc:
+            field = "timezone" if exc.field == "timezone" else (
+                "days" if "days" in str(exc) else "end")
+            raise ValidationError({field: str(exc)}) from exc
+        except (TypeError, ValueError) as exc:  # start/end missing
+            raise ValidationError(str(exc)) from exc

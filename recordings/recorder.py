@@ -37,7 +37,7 @@ from recordings.media.writers import (
     repair_mp4,
 )
 from streaming.media.burst_log import BurstLog
-from streaming.media.hub import Hub
+from streaming.media.hub import Hub, SinkQueue
 from streaming.media.shm.layout import DetectionResult
 from streaming.media.types import AccessUnit, MediaError
 
@@ -155,6 +155,19 @@ class CameraRecorder:
             assert active.finished is not None
             return await asyncio.shield(active.finished)
 
+    def split(self, recording_id: int | None = None) -> bool:
+        """Cut the running recording at its next IDR into a new linked segment (scheduled
+        recordings' segment length). Only if `recording_id` (when given) is still one of its
+        segments; False when there is nothing to cut."""
+        active = self.active
+        if active is None or active.stop_requested:
+            return False
+        if recording_id is not None and recording_id not in {*active.segments,
+                                                               active.recording_id}:
+            return False
+        active.sink.request_split()
+        return True
+
     def on_detection(self, result: DetectionResult) -> None:
         """Every detector result, on the worker's loop: the running segment's track gets it;
         the last seconds are kept for the start of the next recording."""
@@ -221,7 +234,9 @@ class CameraRecorder:
 
     async def _open_segment(self, name: str, fmt: str, trigger: str, user_id: int | None,
                             previous: _Active | None,
-                            preroll: Callable[[], list[AccessUnit]] | None = None) -> _Active:
+                            preroll: Callable[[], list[AccessUnit]] | None = None,
+                            handover: tuple[SinkQueue, list[AccessUnit]] | None = None,
+                            ) -> _Active:
         clicked = datetime.now(UTC)
         relpath = recording_relpath(self.camera, clicked, fmt)
         writer = make_writer(fmt, media_path(relpath))
@@ -240,8 +255,11 @@ class CameraRecorder:
         sink = RecorderSink(self.hub, writer, name=f"{self.camera}-{row_id}",
                             maxsize=self.maxsize or settings.PETCAM_RECORDER_QUEUE_FRAMES,
                             previous_camera_id=previous.sink.camera_id if previous else None)
-        seed = preroll() if preroll is not None else None
-        sink.start(from_gop=True, seed=seed or None)
+        if handover is not None:  # a split: continue exactly where the previous file ended
+            sink.adopt(handover)
+        else:
+            seed = preroll() if preroll is not None else None
+            sink.start(from_gop=True, seed=seed or None)
         track = DetectionTrack(sidecar_path(relpath, DETECTIONS),
                                lambda: writer.first_timestamp)
         track.seed(self._recent)  # the first frames may predate the click
@@ -278,13 +296,20 @@ class CameraRecorder:
                 if not sink.done:
                     await self._checkpoint(active)
             result = await sink.wait()
-            if result.reason == "stream_changed" and active.stop_requested:
+            handover = sink.handover if result.reason == "split" else None
+            if result.reason in ("stream_changed", "split") and active.stop_requested:
                 result = SinkResult("stopped")
-            if result.reason == "stream_changed":
+            if handover is not None and result.reason != "split":
+                self.hub.unsubscribe(handover[0])
+                handover = None
+            if result.reason in ("stream_changed", "split"):
                 try:
                     nxt = await self._open_segment(active.name, active.format, active.trigger,
-                                                   active.user_id, previous=active)
+                                                   active.user_id, previous=active,
+                                                   handover=handover)
                 except Exception as exc:
+                    if handover is not None:
+                        self.hub.unsubscribe(handover[0])
                     log.exception("camera %s: could not continue in a new segment", self.camera)
                     row = await self._finish_row(
                         active, Recording.Status.COMPLETE,

@@ -14,6 +14,7 @@ from prometheus_client.core import Metric
 from recordings.event_trigger import EventSettings, EventTrigger
 from recordings.media.preroll import PrerollBuffer
 from recordings.recorder import CameraRecorder
+from recordings.scheduler import ScheduleRunner
 from streaming.metric_families import counter, gauge
 from streaming.worker.registry import CameraContext
 
@@ -48,6 +49,7 @@ class RecordingPart:
                                     if events.enabled else None, events)
         context.detection_listeners.append(self.recorder.on_detection)  # first: the track
         context.detection_listeners.append(self.trigger.on_detection)
+        self.schedule = ScheduleRunner(self.recorder)
         self.drops = RecorderDrops()
         self.ops = {"recording.start": self._start, "recording.stop": self._stop,
                     "recording.status": self._status}
@@ -59,11 +61,13 @@ class RecordingPart:
         # Before the worker serves RPC: rows a crash left "recording" become "interrupted".
         self._recovery = loop.create_task(self.recorder.recover(),
                                           name=f"recording-recovery-{self.camera}")
+        self.schedule.start(loop, after=self._recovery)
 
     async def stop(self) -> None:
         if self._recovery is not None:
             self._recovery.cancel()
             await asyncio.gather(self._recovery, return_exceptions=True)
+        await self.schedule.stop()
         await self.trigger.stop()
         await self.recorder.shutdown()  # finish the file while frames still flow
 
@@ -79,7 +83,8 @@ class RecordingPart:
         return self.recorder.status()
 
     def status(self) -> dict[str, Any]:
-        return {"recording": self.recorder.status(), "events": self.trigger.status()}
+        return {"recording": self.recorder.status(), "events": self.trigger.status(),
+                "schedule": self.schedule.status()}
 
     def summary(self) -> dict[str, Any]:
         return {"recording": self.recorder.summary()}

@@ -34,7 +34,7 @@ BATCH_MAX = 64  # access units per trip to the writer thread
 
 @dataclass
 class SinkResult:
-    reason: str  # "stopped" | "stream_changed" | "write_error" | "stream_error"
+    reason: str  # "stopped" | "stream_changed" | "split" | "write_error" | "stream_error"
     detail: str = ""
     error: BaseException | None = None
 
@@ -62,6 +62,10 @@ class RecorderSink:
         # [{t, camera_id, active_camera, from_camera_id}]; appended in the writer thread.
         self.camera_switches: list[dict[str, Any]] = []
         self._first_ts: float | None = None
+        self._split = False  # end this file at the next IDR, handing the rest on
+        self._prefix: list[AccessUnit] = []  # units handed over by the previous segment
+        self._dropped_before = 0  # the adopted queue's drops that belong to earlier files
+        self.handover: tuple[SinkQueue, list[AccessUnit]] | None = None  # after a split
 
     # --- control -------------------------------------------------------------------------
 
@@ -79,6 +83,20 @@ class RecorderSink:
             self.queue = self.hub.subscribe(f"recorder:{self.name}", maxsize=self.maxsize,
                                             from_gop=from_gop)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rec-{self.name}")
+
+    def adopt(self, handover: tuple[SinkQueue, list[AccessUnit]]) -> None:
+        """Continue a split file: take over its still-subscribed queue and the units (IDR
+        first) it did not write, so not a frame is lost or doubled between the two files."""
+        queue, prefix = handover
+        self.queue = queue
+        self._prefix = list(prefix)
+        self._dropped_before = queue.stats.dropped
+        self._skipped_at_start = queue.stats.skipped_waiting_idr
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"rec-{self.name}")
+
+    def request_split(self) -> None:
+        """Finish this file just before the next IDR (result "split", `handover` set)."""
+        self._split = True
 
     def request_stop(self) -> None:
         """Write what is queued now, then finish. Frames published after this are not taken."""
@@ -102,7 +120,8 @@ class RecorderSink:
         if self.queue is None:
             return 0
         stats = self.queue.stats
-        return stats.dropped + max(0, stats.skipped_waiting_idr - self._skipped_at_start)
+        return (stats.dropped - self._dropped_before
+                + max(0, stats.skipped_waiting_idr - self._skipped_at_start))
 
     def stats(self) -> dict[str, Any]:
         w = self.writer
@@ -126,6 +145,9 @@ class RecorderSink:
         """Up to BATCH_MAX queued units; waits for one unless stopping (None: finished)."""
         queue = self.queue
         assert queue is not None
+        if self._prefix:
+            batch, self._prefix = self._prefix[:BATCH_MAX], self._prefix[BATCH_MAX:]
+            return batch
         if not len(queue):
             if self._stop.is_set():
                 return None
@@ -150,7 +172,10 @@ class RecorderSink:
         """In the writer thread."""
         started = time.perf_counter()
         try:
-            for au in batch:
+            for i, au in enumerate(batch):
+                if self._split and au.is_idr and self.writer.frames:
+                    self._prefix = batch[i:]  # the next file starts with this IDR
+                    return SinkResult("split", "segment length reached")
                 was_empty = self.writer.frames == 0
                 written = self.writer.frames
                 self.writer.write(au)
@@ -198,7 +223,12 @@ class RecorderSink:
                     break
                 result = await loop.run_in_executor(self._executor, self._write_batch, batch)
         finally:
-            if self.queue is not None:
+            if result is not None and result.reason == "split" and self.queue is not None:
+                # Keep the queue subscribed: the next file adopts it with what is left.
+                while len(self.queue):
+                    self._prefix.append((await self.queue.get()).au)
+                self.handover, self._prefix = (self.queue, self._prefix), []
+            elif self.queue is not None:
                 self.hub.unsubscribe(self.queue)
             result = result or SinkResult("stopped")
             close_error = await loop.run_in_executor(self._executor, self._finish, result)
