@@ -105,16 +105,19 @@ def test_an_open_window_records_in_linked_segments_without_a_gap_and_stops_when_
         hub.publish(units[0])  # the cached GOP starts the first file
         await runner.tick(always)
         assert runner.status() == {"window_open": True, "recording": True}
-        for i, au in enumerate(units[1:], 1):
-            hub.publish(au)
-            await asyncio.sleep(0.01)
-            if i % 10 == 5:
-                await runner.tick(always)  # cut when the segment length is reached
+        # Bursts of 2.5 GOPs: when a cut comes, the writer still has later IDRs queued,
+        # so the next file must continue from the queue, not from the hub's latest GOP.
+        for start in range(1, len(units), 25):
+            for au in units[start:start + 25]:
+                hub.publish(au)
+            await asyncio.sleep(0.35)
+            await runner.tick(always)  # cut when the segment length is reached
         await asyncio.sleep(0.3)  # the writer catches up
         await asyncio.to_thread(RecordingSchedule.objects.filter(pk=schedule.pk).update,
                                 enabled=False)
         await runner.tick(always)
         assert recorder.active is None and not runner.status()["recording"]
+        assert not hub.sinks  # no handed-over queue left subscribed
 
     asyncio.run(run())
     rows = list(Recording.objects.order_by("id"))
