@@ -294,5 +294,9 @@ def playback_page(request, pk: int):
     rec = Recording.objects.filter(pk=pk).first()
     if rec is None or not can_see_recording(request.user, rec):
         raise Http404("No such recording.")  # another camera's: like an unknown id
+    # The segment that continues this one (a schedule's cut, a resolution change): the page
+    # goes on to it when this file ends.
+    following = rec.next_segments.order_by("id").values_list("pk", flat=True).first()
     return render(request, "playback.html", {
-        "recording_id": pk, "can_change": request.user.has_perm(CHANGE_RECORDINGS)})
+        "recording_id": pk, "can_change": request.user.has_perm(CHANGE_RECORDINGS),
+        "next_segment": following or ""})

@@ -138,3 +138,15 @@ def test_an_open_window_records_in_linked_segments_without_a_gap_and_stops_when_
     for first, second in zip(rows, rows[1:], strict=False):
         gap = (second.started_at - first.started_at).total_seconds() - first.span
         assert abs(gap) < 0.002, gap
+
+
+@pytest.mark.django_db
+def test_the_playback_page_names_the_segment_that_continues_a_recording(admin_client):
+    started = at("2026-12-07T12:00:00+00:00")
+    first = Recording.objects.create(camera="default", file="recordings/default/a.mp4",
+                                     trigger="schedule", started_at=started)
+    second = Recording.objects.create(camera="default", file="recordings/default/b.mp4",
+                                      trigger="schedule", started_at=started,
+                                      previous_segment=first)
+    assert b'data-next="%d"' % second.pk in admin_client.get(f"/recordings/{first.pk}/").content
+    assert b'data-next=""' in admin_client.get(f"/recordings/{second.pk}/").content

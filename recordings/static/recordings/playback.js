@@ -361,13 +361,18 @@ async function start() {
   video.src = rec.download_url;
   renderAxis();
   renderTimeline(timeline);
-  const wanted = parseFloat(new URLSearchParams(location.search).get("t"));
+  const query = new URLSearchParams(location.search);
+  const wanted = parseFloat(query.get("t"));
+  if (root.dataset.next) {  // a continued recording: play on into its next segment
+    video.addEventListener("ended", () => { location.href = "/recordings/" + root.dataset.next + "/?play=1"; });
+  }
   video.addEventListener("loadedmetadata", () => {
     if (Number.isFinite(video.duration) && video.duration > 0) state.duration = video.duration;
     renderAxis();
     renderTimeline(state.timeline);
     state.ready = true;
     if (Number.isFinite(wanted)) seek(wanted);
+    if (query.get("play") === "1") video.play().catch(() => {});  // muted: allowed
     render();
   }, {once: true});
   video.addEventListener("error", () => fail(gettext("The video could not be played.")), {once: true});
