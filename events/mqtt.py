@@ -17,6 +17,7 @@ The availability topic carries "online" (birth) and, through the broker's last w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import ssl
@@ -28,6 +29,9 @@ from urllib.parse import urlsplit
 import aiomqtt
 
 log = logging.getLogger("petcam.mqtt")
+# aiomqtt waits for the broker's goodbye with no time limit; a broker that is already
+# gone never sends it, and the worker must still be able to stop.
+DISCONNECT_TIMEOUT = 3.0
 
 ONLINE, OFFLINE = "online", "offline"
 # MQTT 3.1.1 CONNACK 4/5 and MQTT 5 reason codes 134/135: the broker refused who we are.
@@ -188,12 +192,31 @@ class MqttPublisher:
                               password=c.password or None, identifier=c.client_id or None,
                               will=will, tls_context=tls, keepalive=30, timeout=10)
 
+    @contextlib.asynccontextmanager
+    async def _session(self):
+        """The client connected, as `async with aiomqtt.Client()`, with a bounded exit."""
+        client = self._client()
+        await client.__aenter__()
+        try:
+            yield client
+        except BaseException as exc:
+            await self._leave(client, type(exc), exc, exc.__traceback__)
+            raise
+        await self._leave(client, None, None, None)
+
+    async def _leave(self, client: aiomqtt.Client, *exc_info: Any) -> None:
+        try:
+            await asyncio.wait_for(client.__aexit__(*exc_info), DISCONNECT_TIMEOUT)
+        except TimeoutError:
+            log.warning("MQTT broker did not acknowledge the disconnect within %.0f s; "
+                        "closed without it", DISCONNECT_TIMEOUT)
+
     async def run(self) -> None:
         """Connect, send, and on any broker trouble reconnect after 1, 2, 4 ... s (capped)."""
         delay = 1.0
         while True:
             try:
-                async with self._client() as client:
+                async with self._session() as client:
                     self.connected = True
                     self.connects += 1
                     delay = 1.0
