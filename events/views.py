@@ -18,14 +18,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, HttpResponse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -47,6 +44,7 @@ from petcam_site.permissions import (
     can_see_camera,
     visible_camera_slugs,
 )
+from petcam_site.query_params import datetime_filter
 from recordings.models import media_path, validate_recording_name
 from streaming.worker_rpc import call_worker
 
@@ -140,23 +138,6 @@ def get_rule(user, pk) -> EventRule:
     return rule
 
 
-def _when(params, key: str):
-    value = params.get(key)
-    if not value:
-        return None
-    try:
-        parsed = parse_datetime(value.replace(" ", "+"))
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValidationError(f"'{key}' must be an ISO 8601 date-time.", code="invalid_filter")
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise ValidationError(f"'{key}' is outside the years 1 to 9999 in UTC.",
-                              code="invalid_filter") from None
 
 
 class EventList(APIView):
@@ -177,7 +158,8 @@ class EventList(APIView):
                 qs = qs.filter(rule_id=int(params["rule"]))
             except (ValueError, OverflowError):
                 raise ValidationError("'rule' must be a rule id.", code="invalid_filter") from None
-        after, before = _when(params, "started_after"), _when(params, "started_before")
+        after = datetime_filter(params, "started_after")
+        before = datetime_filter(params, "started_before")
         if after:
             qs = qs.filter(started_at__gte=after)
         if before:

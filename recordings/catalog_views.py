@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-from datetime import UTC
 from fractions import Fraction
 from pathlib import Path
 
@@ -23,8 +22,6 @@ import av
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import FileResponse, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -45,6 +42,7 @@ from petcam_site.api_schema import (
 )
 from petcam_site.parsers import JSONParser
 from petcam_site.permissions import RecordingPermission, visible_recordings
+from petcam_site.query_params import datetime_filter
 from petcam_site.responses import IncrementalFileResponse, IncrementalStreamingResponse
 
 from .models import Recording, clean_recording_name, media_path
@@ -104,23 +102,6 @@ def _file(rec: Recording) -> Path:
     return path
 
 
-def _when(params, key: str):
-    value = params.get(key)
-    if not value:
-        return None
-    try:
-        parsed = parse_datetime(value.replace(" ", "+"))  # a raw "+01:00" arrives as a space
-    except ValueError:
-        parsed = None
-    if parsed is None:
-        raise ValidationError(f"'{key}' must be an ISO 8601 date-time.", code="invalid_filter")
-    if timezone.is_naive(parsed):
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)  # as the database gets it
-    except OverflowError:  # year 1 at +01:00 is before datetime's year 1: was a 500
-        raise ValidationError(f"'{key}' is outside the years 1 to 9999 in UTC.",
-                              code="invalid_filter") from None
 
 
 class RecordingList(APIView):
@@ -141,7 +122,8 @@ class RecordingList(APIView):
             if keep.lower() not in _TRUE | _FALSE:
                 raise ValidationError("'keep' must be true or false.", code="invalid_filter")
             qs = qs.filter(keep=keep.lower() in _TRUE)
-        after, before = _when(params, "started_after"), _when(params, "started_before")
+        after = datetime_filter(params, "started_after")
+        before = datetime_filter(params, "started_before")
         if after:
             qs = qs.filter(started_at__gte=after)
         if before:
