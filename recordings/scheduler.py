@@ -102,7 +102,10 @@ class ScheduleRunner:
             await asyncio.sleep(settings.PETCAM_SCHEDULE_POLL_SECONDS)
 
     async def tick(self, when: datetime | None = None) -> None:
-        windows = await database_sync_to_async(_load)(self.recorder.camera)
+        # Its own thread, not the one the recorder's writes share: a database that hangs
+        # must not hold up recording stop/start (tests/integration/test_faults.py).
+        windows = await database_sync_to_async(_load, thread_sensitive=False)(
+            self.recorder.camera)
         self.open = open_window(windows, when or datetime.now(UTC))
         now = time.monotonic()
         if self.open is None:
