@@ -22,6 +22,7 @@ import json
 import logging
 import ssl
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -211,8 +212,11 @@ class MqttPublisher:
             log.warning("MQTT broker did not acknowledge the disconnect within %.0f s; "
                         "closed without it", DISCONNECT_TIMEOUT)
 
-    async def run(self) -> None:
-        """Connect, send, and on any broker trouble reconnect after 1, 2, 4 ... s (capped)."""
+    async def run(self, before_leaving: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Connect, send, and on any broker trouble reconnect after 1, 2, 4 ... s (capped).
+        Cancelled while connected (the worker stops), it first awaits `before_leaving` (the
+        hooks still handing in messages), sends what it holds, then says goodbye: all within
+        DISCONNECT_TIMEOUT, so a broker that stopped answering never holds up the stop."""
         delay = 1.0
         while True:
             try:
@@ -225,10 +229,11 @@ class MqttPublisher:
                     try:
                         await self._serve(client)
                     finally:
-                        self.connected = False
                         if asyncio.current_task().cancelling():  # type: ignore[union-attr]
-                            # Going away on purpose: say so (the will is for crashes).
-                            await asyncio.shield(self._goodbye(client))
+                            # Going away on purpose: last messages, then say so (the will
+                            # is for crashes).
+                            await asyncio.shield(self._last_words(client, before_leaving))
+                        self.connected = False
             except aiomqtt.MqttError as exc:
                 self.connected = False
                 self.failures += 1
@@ -260,12 +265,39 @@ class MqttPublisher:
                     f"({exc})"), True
         return f"{where} unreachable or lost ({exc})", False
 
-    async def _goodbye(self, client: aiomqtt.Client) -> None:
+    async def _last_words(self, client: aiomqtt.Client,
+                          before_leaving: Callable[[], Awaitable[None]] | None) -> None:
         try:
-            await client.publish(self.config.availability_topic, OFFLINE, qos=1, retain=True,
-                                 timeout=2)
-        except Exception:  # noqa: BLE001 - best effort: the will covers it otherwise
-            pass
+            async with asyncio.timeout(DISCONNECT_TIMEOUT):
+                if before_leaving is not None:
+                    await before_leaving()
+                while await self._send_one(client):
+                    pass
+                await client.publish(self.config.availability_topic, OFFLINE, qos=1,
+                                     retain=True, timeout=DISCONNECT_TIMEOUT)
+        except TimeoutError:
+            log.warning("MQTT: leaving with %d event message(s) and %d state(s) unsent "
+                        "(the broker did not take them within %.0f s)", self.queued,
+                        len(self._dirty), DISCONNECT_TIMEOUT)
+        except Exception as exc:  # noqa: BLE001 - best effort: the will covers it otherwise
+            log.warning("MQTT: leaving without the last messages: %s", exc)
+
+    async def _send_one(self, client: aiomqtt.Client) -> bool:
+        """Send the next dirty state, else the oldest queued event; False if none."""
+        if self._dirty:
+            topic = next(iter(self._dirty))
+            await client.publish(topic, self._state[topic], qos=1, retain=True, timeout=10)
+            self._dirty.pop(topic, None)
+        elif self._events:
+            item = self._events[0]
+            await client.publish(item[0], item[1], qos=1, timeout=10)
+            # Only now: a message cut off by the broker going away is sent again.
+            if self._events and self._events[0] is item:
+                self._events.popleft()
+        else:
+            return False
+        self.sent += 1
+        return True
 
     async def _serve(self, client: aiomqtt.Client) -> None:
         await client.publish(self.config.availability_topic, ONLINE, qos=1, retain=True,
@@ -273,19 +305,7 @@ class MqttPublisher:
         self._dirty = dict.fromkeys(self._state)  # the broker may have lost what it kept
         while True:
             self._wake.clear()
-            if self._dirty:
-                topic = next(iter(self._dirty))
-                await client.publish(topic, self._state[topic], qos=1, retain=True, timeout=10)
-                self._dirty.pop(topic, None)
-                self.sent += 1
-            elif self._events:
-                item = self._events[0]
-                await client.publish(item[0], item[1], qos=1, timeout=10)
-                # Only now: a message cut off by the broker going away is sent again.
-                if self._events and self._events[0] is item:
-                    self._events.popleft()
-                self.sent += 1
-            else:
+            if not await self._send_one(client):
                 await self._idle(client)
 
     async def _idle(self, client: aiomqtt.Client) -> None:

@@ -34,6 +34,7 @@ _config_error: str | None = None
 # Open events per camera and class (event ids), so a class is OFF only once all ended.
 _open: dict[tuple[str, str], set[int]] = {}
 _classes: dict[str, list[str]] = {}  # camera -> classes announced to Home Assistant
+_handing_in: set[asyncio.Task] = set()  # on_event calls not finished yet
 
 
 def publisher() -> MqttPublisher | None:
@@ -61,7 +62,15 @@ async def run() -> None:
     """Worker task: the broker connection, for as long as the worker serves."""
     pub = publisher()
     if pub is not None:
-        await pub.run()
+        await pub.run(before_leaving=_hooks_done)
+
+
+async def _hooks_done() -> None:
+    """At the worker's stop: the event hooks its parts' stops set off (an open event
+    ending) have handed in their messages. The publisher bounds the wait."""
+    await asyncio.sleep(0)  # hook tasks created just before the stop get to start
+    while _handing_in:
+        await asyncio.wait(set(_handing_in))
 
 
 def _topic(camera: str, *parts: str) -> str:
@@ -87,6 +96,16 @@ async def on_event(kind: str, event: dict) -> None:
     pub = publisher()
     if pub is None:
         return
+    task = asyncio.current_task()
+    if task is not None:
+        _handing_in.add(task)
+    try:
+        await _publish_event(pub, kind, event)
+    finally:
+        _handing_in.discard(task)  # type: ignore[arg-type]
+
+
+async def _publish_event(pub: MqttPublisher, kind: str, event: dict) -> None:
     camera, class_name, event_id = event["camera"], event["class_name"], event["id"]
     announce(pub, camera, class_name)
     pub.publish_event(_topic(camera, "events"),

@@ -115,7 +115,8 @@ class MediaWorker:
         self._part_factories = registry.camera_part_factories()
         for camera in cameras:
             self._build(camera)
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task] = []  # per camera: RPC, status; the camera watch
+        self._worker_tasks: list[asyncio.Task] = []  # the apps' worker-wide tasks (MQTT...)
         self._offers: set[asyncio.Task] = set()  # offers being answered, switch events being sent
 
     def _build(self, c: CameraConfig) -> None:
@@ -150,7 +151,7 @@ class MediaWorker:
         for slug in list(self.cameras):
             self._start_camera(slug, loop)
         for name, task in registry.worker_tasks():
-            self._tasks.append(asyncio.create_task(task(), name=name))
+            self._worker_tasks.append(asyncio.create_task(task(), name=name))
         if watch_cameras > 0:
             self._tasks.append(asyncio.create_task(self._watch_cameras(watch_cameras),
                                                    name="camera-watch"))
@@ -197,6 +198,12 @@ class MediaWorker:
             await served.viewers.stop()
         for served in self.cameras.values():
             await asyncio.to_thread(served.pipeline.stop)
+        # Worker-wide tasks last: what the parts' stops set off (an open event ending) still
+        # goes out through them (MQTT's publisher sends what it holds, bounded, then leaves).
+        for task in self._worker_tasks:
+            task.cancel()
+        await asyncio.gather(*self._worker_tasks, return_exceptions=True)
+        self._worker_tasks.clear()
 
     async def run_forever(self) -> None:
         await self.start()

@@ -1,7 +1,8 @@
 """The MQTT publisher (events/mqtt.py) against a real mosquitto on loopback: Home
 Assistant discovery configs, birth and last will, events queued while the broker
-restarts (none lost; beyond the bound the oldest dropped and counted), a password the
-broker refuses (logged clearly), TLS with a throwaway CA, and bad settings."""
+restarts (none lost; beyond the bound the oldest dropped and counted), the last messages
+sent at the stop (bounded when the broker stopped answering), a password the broker
+refuses (logged clearly), TLS with a throwaway CA, and bad settings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -16,9 +18,9 @@ import time
 import aiomqtt
 import pytest
 
-from events.mqtt import MqttConfig, MqttConfigError, MqttPublisher, discovery
+from events.mqtt import DISCONNECT_TIMEOUT, MqttConfig, MqttConfigError, MqttPublisher, discovery
 from tests.support.mosquitto import Subscriber, make_tls, running_broker
-from tests.support.processes import ROOT
+from tests.support.processes import ROOT, wait_for
 
 
 async def until(predicate, timeout: float, what: str):
@@ -241,3 +243,46 @@ async def test_tls_with_the_ca_file_and_a_clear_error_without_it(tmp_path, caplo
         assert not untrusted.connects
         assert "TLS failed" in untrusted.last_error, untrusted.last_error
         sub.close()
+
+
+@pytest.mark.asyncio
+async def test_at_the_stop_what_hooks_hand_in_is_sent_before_the_goodbye(tmp_path):
+    with running_broker(tmp_path / "broker") as broker:
+        sub = Subscriber(broker, ["petcam/#"]).wait_subscribed()
+        pub = MqttPublisher(config(broker))
+
+        async def an_event_ends_during_the_stop() -> None:
+            await asyncio.sleep(0.2)
+            pub.publish_event("petcam/cam/events", {"type": "ended"})
+            pub.set_state("petcam/cam/cat", "OFF")
+
+        task = asyncio.create_task(pub.run(before_leaving=an_event_ends_during_the_stop))
+        await until(lambda: pub.connected, 10, "the publisher to connect")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await asyncio.to_thread(wait_for, lambda: sub.latest("petcam/availability") == b"offline",
+                                10, "the goodbye")
+        assert [m.payload for m in sub.on("petcam/cam/events")] == [b'{"type":"ended"}']
+        assert sub.latest("petcam/cam/cat") == b"OFF"
+        sub.close()
+
+
+@pytest.mark.asyncio
+async def test_a_broker_that_stopped_answering_does_not_hold_up_the_stop(tmp_path, caplog):
+    with running_broker(tmp_path / "broker") as broker:
+        pub = MqttPublisher(config(broker))
+
+        async def an_event_ends_during_the_stop() -> None:
+            pub.publish_event("petcam/cam/events", "x")
+
+        task = asyncio.create_task(pub.run(before_leaving=an_event_ends_during_the_stop))
+        await until(lambda: pub.connected, 10, "the publisher to connect")
+        broker.proc.popen.send_signal(signal.SIGSTOP)  # alive, connected, silent
+        try:
+            task.cancel()
+            # Bounded: DISCONNECT_TIMEOUT for the last words, again for the disconnect.
+            done, _ = await asyncio.wait([task], timeout=4 * DISCONNECT_TIMEOUT)
+            assert done, "the publisher did not stop"
+        finally:
+            broker.proc.popen.send_signal(signal.SIGCONT)
+    assert "1 event message(s) and 0 state(s) unsent" in caplog.text
