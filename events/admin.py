@@ -36,11 +36,14 @@ class EventAdmin(admin.ModelAdmin):
 
 @admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(admin.ModelAdmin):
-    """The delivery log: one row per event start/end sent, with its attempts."""
+    """The delivery log: one row per event start/end sent, with its attempts; pending and
+    retrying ones show when the next attempt is due (a worker resumes them after a
+    restart). Search by the X-Petcam-Delivery id a receiver logged."""
 
     list_display = ("created_at", "event", "rule", "kind", "status", "attempts",
-                    "response_status", "url")
+                    "next_attempt_at", "response_status", "url")
     list_filter = ("status", "kind")
+    search_fields = ("delivery_id",)
     readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
 
     def has_add_permission(self, request) -> bool:

@@ -13,6 +13,8 @@ class EventsConfig(AppConfig):
         # MQTT / Home Assistant (no-ops while PETCAM_MQTT_URL is empty).
         registry.register_camera_part("mqtt", "events.mqtt_part:MqttPart")
         registry.register_worker_task("mqtt", "events.mqtt_part:run")
+        # Webhook deliveries a stopped worker left, and attempts whose process died.
+        registry.register_worker_task("webhooks", "events.webhooks:run")
         from events import dispatch
 
         dispatch.register_handler("webhooks", "events.webhooks:deliver")

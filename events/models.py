@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -140,13 +142,15 @@ class Event(models.Model):
 
 
 class WebhookDelivery(models.Model):
-    """One event start or end POSTed to a rule's webhook: its attempts and outcome."""
+    """One event start or end POSTed to a rule's webhook: its attempts and outcome. Stored
+    before the first attempt with the body it sends, so a delivery still retrying when
+    the worker stops is resumed when a worker starts again (events/webhooks.py)."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        RETRYING = "retrying"
+        PENDING = "pending"  # not tried yet
+        RETRYING = "retrying"  # tried, failed, tried again at next_attempt_at
         DELIVERED = "delivered"
-        FAILED = "failed"
+        FAILED = "failed"  # gave up: attempts or age used up, or a final answer (4xx)
 
     event = models.ForeignKey(Event, null=True, on_delete=models.SET_NULL,
                               related_name="deliveries")
@@ -154,7 +158,13 @@ class WebhookDelivery(models.Model):
                              related_name="deliveries")
     kind = models.CharField(max_length=16, help_text="started or ended")
     url = models.CharField(max_length=2000)
+    delivery_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False,
+                                   help_text="X-Petcam-Delivery header: the same on every "
+                                   "attempt, so a receiver can drop a repeat")
+    body = models.TextField(blank=True, help_text="the JSON sent on every attempt")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    next_attempt_at = models.DateTimeField(null=True, blank=True,
+                                           help_text="empty once delivered or failed")
     attempts = models.PositiveIntegerField(default=0)
     response_status = models.PositiveIntegerField(null=True, blank=True,
                                                   help_text="HTTP status of the last attempt")
@@ -164,6 +174,7 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="webhook_due")]
 
     def __str__(self) -> str:
         return f"event {self.event_id} {self.kind} -> {self.status}"

@@ -64,17 +64,27 @@ def check_literal(url: str, allow_local: bool) -> None:
         raise TargetForbidden(f"Webhooks may not go to {reason} ({host}).")
 
 
-def resolve_allowed(url: str, allow_local: bool) -> None:
-    """At delivery: every address the host resolves to must be allowed."""
+def resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, as the system resolver gives them (tests replace this)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def resolve_allowed(url: str, allow_local: bool) -> list[str]:
+    """At delivery: the host's addresses, every one of them allowed. The caller connects
+    to these (never resolves the name again): a name that answers with a public address
+    now and a loopback one a moment later (DNS rebinding) cannot slip through."""
     host, port = check_url(url)
     try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        addresses = resolve(host, port)
     except OSError as exc:
         raise TargetRefused(f"{host} does not resolve: {exc}") from None
-    if allow_local:
-        return
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%", 1)[0])
-        reason = _forbidden(address)
-        if reason:
-            raise TargetForbidden(f"{host} resolves to {reason} ({address}): refused.")
+    if not addresses:
+        raise TargetRefused(f"{host} does not resolve to any address.")
+    if not allow_local:
+        for text in addresses:
+            address = ipaddress.ip_address(text.split("%", 1)[0])
+            reason = _forbidden(address)
+            if reason:
+                raise TargetForbidden(f"{host} resolves to {reason} ({address}): refused.")
+    return addresses

@@ -404,8 +404,10 @@ PETCAM_EVENT_RULES_REFRESH_SECONDS = float(
 PETCAM_DETECTION_CLASSES = [c.strip() for c in os.environ.get(
     "PETCAM_DETECTION_CLASSES", "").split(",") if c.strip()]
 # Event rules' webhooks (events/webhooks.py): attempts, first wait (doubles), per-request
-# timeout; loopback/link-local targets only when allowed (tests, a receiver on the board).
+# timeout; a delivery not made within MAX_AGE (also across worker restarts) is given up;
+# loopback/link-local targets only when allowed (tests, a receiver on the board).
 PETCAM_WEBHOOK_MAX_ATTEMPTS = env_int("PETCAM_WEBHOOK_MAX_ATTEMPTS", 5)
+PETCAM_WEBHOOK_MAX_AGE_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_MAX_AGE_SECONDS", "3600"))
 PETCAM_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_BACKOFF_SECONDS", "2"))
 PETCAM_WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("PETCAM_WEBHOOK_TIMEOUT_SECONDS", "5"))
 PETCAM_WEBHOOK_ALLOW_LOCAL = env_bool("PETCAM_WEBHOOK_ALLOW_LOCAL", False)

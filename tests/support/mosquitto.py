@@ -46,8 +46,16 @@ class TlsFiles:
     key: Path
 
 
+def _san(host: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(host))
+    except ValueError:
+        return x509.DNSName(host)
+
+
 def make_tls(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
-    """A throwaway CA and a server certificate for `host` (an IP SAN) signed by it."""
+    """A throwaway CA and a server certificate for `host` (an IP or a DNS name SAN)
+    signed by it."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -65,8 +73,7 @@ def make_tls(directory: Path, host: str = "127.0.0.1") -> TlsFiles:
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
-                           critical=False)
+            .add_extension(x509.SubjectAlternativeName([_san(host)]), critical=False)
             .sign(ca_key, hashes.SHA256()))
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))

@@ -57,7 +57,8 @@ def test_apps_plug_their_parts_into_the_worker() -> None:
     assert [parts["recordings"].__name__, parts["detections"].__name__] == [
         "RecordingPart", "DetectionPart"]
     assert parts["mqtt"].__name__ == "MqttPart"
-    assert [name for name, _ in registry.worker_tasks()] == ["recording-retention", "mqtt"]
+    assert [name for name, _ in registry.worker_tasks()] == ["recording-retention", "mqtt",
+                                                                "webhooks"]
 
 
 def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
