@@ -15,6 +15,7 @@ class EventsConfig(AppConfig):
         registry.register_worker_task("mqtt", "events.mqtt_part:run")
         # Webhook deliveries a stopped worker left, and attempts whose process died.
         registry.register_worker_task("webhooks", "events.webhooks:run")
+        registry.register_worker_task("event-retention", "events.retention:retention_loop")
         from events import dispatch
 
         dispatch.register_handler("webhooks", "events.webhooks:deliver")

@@ -401,6 +401,10 @@ PETCAM_EVENT_POSTROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_POSTROLL_SECO
 PETCAM_EVENT_END_SECONDS = float(os.environ.get("PETCAM_EVENT_END_SECONDS", "3"))
 PETCAM_EVENT_RULES_REFRESH_SECONDS = float(
     os.environ.get("PETCAM_EVENT_RULES_REFRESH_SECONDS", "5"))
+# Events (rows, snapshot JPEGs) and the webhook delivery log are kept this many days
+# (events/retention.py, `manage.py purge_events`; 0: for ever). Clips are recordings:
+# their own retention (PETCAM_RETENTION_*) applies, the event keeps its snapshot.
+PETCAM_EVENT_RETENTION_DAYS = float(os.environ.get("PETCAM_EVENT_RETENTION_DAYS", "30"))
 PETCAM_DETECTION_CLASSES = [c.strip() for c in os.environ.get(
     "PETCAM_DETECTION_CLASSES", "").split(",") if c.strip()]
 # Event rules' webhooks (events/webhooks.py): attempts, first wait (doubles), per-request

@@ -58,7 +58,7 @@ def test_apps_plug_their_parts_into_the_worker() -> None:
         "RecordingPart", "DetectionPart"]
     assert parts["mqtt"].__name__ == "MqttPart"
     assert [name for name, _ in registry.worker_tasks()] == ["recording-retention", "mqtt",
-                                                                "webhooks"]
+                                                                "webhooks", "event-retention"]
 
 
 def test_aiortc_hooks_were_checked_against_the_pinned_aiortc() -> None:
