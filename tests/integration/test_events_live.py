@@ -21,8 +21,9 @@ from events.snapshot import BOX_COLOUR
 from streaming.simulator.scene import pet_box
 from tests.support.processes import site_env, wait_for
 from tests.support.recordings import ffprobe
+from tests.support.webhook_receiver import Receiver
 from tests.support.webrtc_client import http, running_site, simulated_camera
-from tests.unit.test_event_webhooks import SECRET, Receiver
+from tests.unit.test_event_webhooks import SECRET
 
 
 def test_a_rule_fires_an_event_with_snapshot_and_clip(tmp_path):
