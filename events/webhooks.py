@@ -76,6 +76,7 @@ class Attempt:
     delivery_id: str
     number: int  # 1 for the first attempt
     secret: str | None  # None: the rule or its webhook is gone
+    lease: datetime  # the row's next_attempt_at while the attempt is ours
 
 
 def create_delivery(kind: str, event: dict) -> tuple[int, datetime] | None:
@@ -112,25 +113,27 @@ def claim(pk: int, due: datetime) -> Attempt | None:
     row = WebhookDelivery.objects.select_related("rule").get(pk=pk)
     max_age = float(settings.PETCAM_WEBHOOK_MAX_AGE_SECONDS)
     if max_age > 0 and row.created_at < now - timedelta(seconds=max_age):
-        finish(pk, WebhookDelivery.Status.FAILED, attempts=row.attempts - 1,
+        finish(pk, lease, WebhookDelivery.Status.FAILED, attempts=row.attempts - 1,
                error=f"gave up: not delivered within {max_age:g} s")
         return None
     rule = row.rule
     secret = rule.webhook_secret if rule is not None and rule.webhook_url else None
     return Attempt(pk, row.event_id, row.kind, row.url, row.body.encode(),
-                   str(row.delivery_id), row.attempts, secret)
+                   str(row.delivery_id), row.attempts, secret, lease)
 
 
-def finish(pk: int, status: str, **fields) -> None:
-    WebhookDelivery.objects.filter(pk=pk).update(status=status, next_attempt_at=None,
-                                                 finished_at=timezone.now(), **fields)
+# Both only while the lease is still ours: an attempt that outlived it (a server that
+# kept it far beyond the timeout) leaves the row to whoever took it over.
+def finish(pk: int, lease: datetime, status: str, **fields) -> None:
+    WebhookDelivery.objects.filter(pk=pk, next_attempt_at=lease).update(
+        status=status, next_attempt_at=None, finished_at=timezone.now(), **fields)
 
 
-def retry_at(pk: int, wait: float, **fields) -> datetime:
+def retry_at(pk: int, lease: datetime, wait: float, **fields) -> datetime | None:
     due = timezone.now() + timedelta(seconds=wait)
-    WebhookDelivery.objects.filter(pk=pk).update(status=WebhookDelivery.Status.RETRYING,
-                                                 next_attempt_at=due, **fields)
-    return due
+    kept = WebhookDelivery.objects.filter(pk=pk, next_attempt_at=lease).update(
+        status=WebhookDelivery.Status.RETRYING, next_attempt_at=due, **fields)
+    return due if kept else None
 
 
 # --- attempts (on the worker's loop) -----------------------------------------------------
@@ -138,7 +141,7 @@ def retry_at(pk: int, wait: float, **fields) -> datetime:
 async def attempt(a: Attempt) -> datetime | None:
     """Send once and store the outcome; when the next attempt is due, None if it is over."""
     if a.secret is None:
-        await database_sync_to_async(finish)(a.pk, WebhookDelivery.Status.FAILED,
+        await database_sync_to_async(finish)(a.pk, a.lease, WebhookDelivery.Status.FAILED,
                                              error="the rule or its webhook was removed")
         return None
     code, error, forbidden = None, "", False
@@ -159,10 +162,11 @@ async def attempt(a: Attempt) -> datetime | None:
         code is not None and 400 <= code < 500 and code != 429)
     if not final:
         wait = float(settings.PETCAM_WEBHOOK_BACKOFF_SECONDS) * 2 ** (a.number - 1)
-        return await database_sync_to_async(retry_at)(a.pk, wait, response_status=code,
-                                                      error=error)
+        return await database_sync_to_async(retry_at)(a.pk, a.lease, wait,
+                                                      response_status=code, error=error)
     status = WebhookDelivery.Status.DELIVERED if delivered else WebhookDelivery.Status.FAILED
-    await database_sync_to_async(finish)(a.pk, status, response_status=code, error=error)
+    await database_sync_to_async(finish)(a.pk, a.lease, status, response_status=code,
+                                         error=error)
     log.log(logging.INFO if delivered else logging.WARNING,
             "webhook %s for event %s (%s) to %s: %s after %d attempt(s)%s", a.delivery_id,
             a.event_id, a.kind, a.url.split("?", 1)[0], status, a.number,
