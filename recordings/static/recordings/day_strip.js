@@ -1,0 +1,94 @@
+/* The playback page's day strip (templates/playback.html): this camera's recordings of
+ * the day the one on screen began (midnight to midnight in the browser's time zone, GET
+ * /api/cameras/{camera}/recording-spans/), on one time axis zoomed to where there are
+ * recordings. Continuous (schedule) segments fill the strip's height; event and manual
+ * recordings are drawn narrower on top of them, so one made during a continuous segment
+ * stays visible and clickable. The recording being played is outlined; a click (or tap)
+ * on any other plays it. */
+
+const MIN_VIEW_MS = 20_000;       // never zoom closer than 20 seconds
+const TICK_STEPS_S = [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
+const LABELS = {
+  schedule: () => gettext("Continuous"),
+  event: () => gettext("Event"),
+  manual: () => gettext("Manual"),
+};
+
+function el(tag, attrs, text) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;  // never innerHTML: names are user text
+  return e;
+}
+function clock(ms, seconds) {
+  return new Date(ms).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false,
+                                              second: seconds ? "2-digit" : undefined});
+}
+function endOf(r) {
+  if (r.ended_at) return Date.parse(r.ended_at);
+  const start = Date.parse(r.started_at);
+  return r.status === "recording" ? Math.max(Date.now(), start + r.duration * 1000)
+                                  : start + r.duration * 1000;
+}
+
+/* The part of the day to draw: from the first recording to the last, a little margin
+ * either side, at least a minute, inside the day. */
+function viewOf(spans, dayStart, dayEnd) {
+  let lo = Math.max(dayStart, Math.min(...spans.map((s) => s.start)));
+  let hi = Math.min(dayEnd, Math.max(...spans.map((s) => s.end)));
+  const pad = Math.max((hi - lo) * 0.05, 2_000);
+  lo -= pad; hi += pad;
+  if (hi - lo < MIN_VIEW_MS) { const mid = (lo + hi) / 2; lo = mid - MIN_VIEW_MS / 2; hi = mid + MIN_VIEW_MS / 2; }
+  return [Math.max(dayStart, lo), Math.min(dayEnd, hi)];
+}
+
+export async function showDayStrip(rec, getJson, state) {
+  const root = document.getElementById("day-strip");
+  const track = document.getElementById("ds-track"), axis = document.getElementById("ds-axis");
+  const started = new Date(rec.started_at);
+  const day = new Date(started.getFullYear(), started.getMonth(), started.getDate());
+  const next = new Date(day.getFullYear(), day.getMonth(), day.getDate() + 1);  // DST-safe
+  const url = "/api/cameras/" + encodeURIComponent(rec.camera) + "/recording-spans/?start=" +
+    encodeURIComponent(day.toISOString()) + "&end=" + encodeURIComponent(next.toISOString());
+  let data;
+  try { data = await getJson(url); } catch (e) { return; }  // the player works without it
+  const spans = data.recordings.map((r) => ({rec: r, start: Date.parse(r.started_at), end: endOf(r)}));
+  if (!spans.some((s) => s.rec.id === rec.id)) spans.push({rec: rec, start: started.getTime(), end: endOf(rec)});
+  const [lo, hi] = viewOf(spans, day.getTime(), next.getTime());
+  const pct = (t) => 100 * (Math.min(hi, Math.max(lo, t)) - lo) / (hi - lo);
+  document.getElementById("ds-date").textContent = day.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long"});
+
+  function draw() {
+    track.replaceChildren();
+    // continuous segments first: event and manual recordings lie on top of them
+    const order = {schedule: 0, manual: 1, event: 2};
+    for (const s of [...spans].sort((a, b) => order[a.rec.trigger] - order[b.rec.trigger] || a.start - b.start)) {
+      const r = s.rec, current = r.id === rec.id;
+      const label = (LABELS[r.trigger] || LABELS.manual)() + " · " + clock(s.start, true) + "–" + clock(s.end, true) +
+        (r.name ? " · " + r.name : "") + (current ? " · " + gettext("playing now") : "");
+      const seg = el("button", {"type": "button", "class": "ds-seg " + r.trigger + (current ? " current" : ""),
+                                "data-testid": "day-strip-segment", "data-id": r.id, "data-trigger": r.trigger,
+                                "title": label, "aria-label": label});
+      if (current) seg.setAttribute("aria-current", "true");
+      seg.style.left = pct(s.start) + "%";
+      seg.style.width = (pct(s.end) - pct(s.start)) + "%";
+      seg.addEventListener("click", () => {
+        if (!current) window.location.assign(r.playback_url + "?play=1");
+      });
+      track.append(seg);
+    }
+    axis.replaceChildren();
+    const most = Math.max(2, Math.floor(track.getBoundingClientRect().width / 70));
+    const step = 1000 * (TICK_STEPS_S.find((s) => (hi - lo) / 1000 / s <= most) || 21600);
+    for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+      const tick = el("span", {}, clock(t, step < 60_000));
+      tick.style.left = pct(t) + "%";
+      axis.append(tick);
+    }
+  }
+  root.hidden = false;
+  draw();
+  window.addEventListener("resize", draw);
+  state.dayStrip = {start: lo, end: hi, current: rec.id, truncated: data.truncated,
+                    recordings: spans.map((s) => ({id: s.rec.id, trigger: s.rec.trigger}))};
+}
