@@ -93,10 +93,15 @@ def make_schedule_on_the_page(browser, install, client) -> list[dict]:
         box.check()
     page.get_by_test_id("schedule-start").fill("00:00")
     page.get_by_test_id("schedule-end").fill("23:59")
-    page.get_by_test_id("schedule-timezone").fill("UTC")
     page.get_by_test_id("schedule-minutes").fill("1")
     expect(page.get_by_test_id("schedule-preview")).to_have_text(
         "Record continuously: every day 00:00–23:59, in 1-minute files")
+    page.get_by_test_id("schedule-timezone").fill("Mars/Olympus")  # the server says why not
+    page.get_by_test_id("schedule-save").click()
+    expect(page.get_by_test_id("schedule-error")).to_have_text(
+        "Unknown time zone 'Mars/Olympus'.")
+    assert client.get_json("/api/cameras/default/recording-schedules/")[1]["results"] == []
+    page.get_by_test_id("schedule-timezone").fill("UTC")
     page.get_by_test_id("schedule-save").click()
     row = camera.get_by_test_id("schedule-row")
     expect(row.get_by_test_id("schedule-words")).to_have_text(
@@ -108,6 +113,17 @@ def make_schedule_on_the_page(browser, install, client) -> list[dict]:
     expect(camera.get_by_test_id("schedule-off")).to_be_visible()
     wait_for(lambda: not client.get_json("/api/cameras/default/recording/")[1]["recording"],
              20, "the scheduled recording to stop", interval=0.3)
+    page.context.close()
+    # on a phone: it fits, and Edit fills the form with the schedule
+    page = log_in(browser, install, "/recordings/schedules/",
+                  viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 390
+    page.get_by_test_id("schedule-edit").tap()
+    expect(page.get_by_test_id("schedule-start")).to_have_value("00:00")
+    expect(page.get_by_test_id("schedule-preview")).to_have_text(
+        "Record continuously: every day 00:00–23:59, in 1-minute files")
+    expect(page.get_by_test_id("schedule-enabled")).not_to_be_checked()
+    screenshot(page, "recording-schedules-phone")
     page.context.close()
     segments = recordings(client, trigger="schedule")
     assert len(segments) >= 4 and all(r["status"] == "complete" for r in segments), segments
