@@ -194,7 +194,17 @@ def test_the_day_strip_shows_continuous_and_event_recordings_and_plays_them(site
             page.wait_for_url(f"{install.base}/recordings/{event_id}/?play=1")
             wait_playing(page, event_id)
             page.wait_for_function("() => window.petcamPlayback.dayStrip", timeout=15_000)
-            assert strip_boxes(page)[str(event_id)]["current"]
+            boxes = strip_boxes(page)
+            assert boxes[str(event_id)]["current"]
+            # paused: the line of the picture on screen is that far into the event's block
+            t = page.evaluate("""async () => {
+                const v = document.querySelector("[data-testid=playback-video]");
+                v.pause(); await new Promise((r) => setTimeout(r, 300)); return v.currentTime; }""")
+            now = page.get_by_test_id("day-strip-now").bounding_box()
+            ev, span = boxes[str(event_id)], manual["duration"]
+            assert 0 < t <= span + 0.1, (t, span)
+            assert abs(now["x"] + now["width"] / 2 - (ev["x"] + ev["w"] * t / span)) < 3, (
+                now, ev, t)
             page.context.close()
 
             # --- phone, touch: the event on screen, tap a continuous segment --------------

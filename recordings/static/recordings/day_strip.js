@@ -3,8 +3,8 @@
  * /api/cameras/{camera}/recording-spans/), on one time axis zoomed to where there are
  * recordings. Continuous (schedule) segments fill the strip's height; event and manual
  * recordings are drawn narrower on top of them, so one made during a continuous segment
- * stays visible and clickable. The recording being played is outlined; a click (or tap)
- * on any other plays it. */
+ * stays visible and clickable. The recording being played is outlined, with a line where
+ * its picture on screen is (dayStripAt); a click (or tap) on any other plays it. */
 
 const MIN_VIEW_MS = 20_000;       // never zoom closer than 20 seconds
 const TICK_STEPS_S = [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
@@ -13,6 +13,11 @@ const LABELS = {
   event: () => gettext("Event"),
   manual: () => gettext("Manual"),
 };
+
+let placeNow = null;  // set once the strip is drawn: moves the "now playing" line
+
+/* The line at `seconds` into the recording on screen. */
+export function dayStripAt(seconds) { if (placeNow) placeNow(seconds); }
 
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
@@ -58,8 +63,9 @@ export async function showDayStrip(rec, getJson, state) {
   const pct = (t) => 100 * (Math.min(hi, Math.max(lo, t)) - lo) / (hi - lo);
   document.getElementById("ds-date").textContent = day.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long"});
 
+  const now = el("div", {"class": "ds-now", "data-testid": "day-strip-now", "aria-hidden": "true"});
   function draw() {
-    track.replaceChildren();
+    track.replaceChildren(now);
     // continuous segments first: event and manual recordings lie on top of them
     const order = {schedule: 0, manual: 1, event: 2};
     for (const s of [...spans].sort((a, b) => order[a.rec.trigger] - order[b.rec.trigger] || a.start - b.start)) {
@@ -86,8 +92,11 @@ export async function showDayStrip(rec, getJson, state) {
       axis.append(tick);
     }
   }
+  const startMs = started.getTime();
+  placeNow = (seconds) => { now.style.left = pct(startMs + 1000 * (seconds || 0)) + "%"; };
   root.hidden = false;
   draw();
+  placeNow(0);
   window.addEventListener("resize", draw);
   state.dayStrip = {start: lo, end: hi, current: rec.id, truncated: data.truncated,
                     recordings: spans.map((s) => ({id: s.rec.id, trigger: s.rec.trigger}))};

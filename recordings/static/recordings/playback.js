@@ -24,7 +24,7 @@
  * timeline, thumbnails, counts, dayStrip {start, end, current, recordings}.
  */
 import * as draw from "../detections/box_drawing.js";
-import {showDayStrip} from "./day_strip.js";
+import {dayStripAt, showDayStrip} from "./day_strip.js";
 import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
 
@@ -267,6 +267,7 @@ function render() {
   document.getElementById("pb-clock").textContent = fmt(t, true) + " / " + fmt(state.duration, true);
   playhead.hidden = !state.duration;
   if (state.duration) place(playhead, t);
+  dayStripAt(t);
 }
 
 function onFrame(now, md) {
