@@ -4,7 +4,8 @@
  * recordings. Continuous (schedule) segments fill the strip's height; event and manual
  * recordings are drawn narrower on top of them, so one made during a continuous segment
  * stays visible and clickable. The recording being played is outlined, with a line where
- * its picture on screen is (dayStripAt); a click (or tap) on any other plays it. */
+ * its picture on screen is (dayStripAt); a click (or tap) on any other plays it.
+ * ◀ / ▶ show the day before / after (not past today). */
 
 const MIN_VIEW_MS = 20_000;       // never zoom closer than 20 seconds
 const TICK_STEPS_S = [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
@@ -37,8 +38,9 @@ function endOf(r) {
 }
 
 /* The part of the day to draw: from the first recording to the last, a little margin
- * either side, at least a minute, inside the day. */
+ * either side, at least a minute, inside the day; the whole day when it has none. */
 function viewOf(spans, dayStart, dayEnd) {
+  if (!spans.length) return [dayStart, dayEnd];
   let lo = Math.max(dayStart, Math.min(...spans.map((s) => s.start)));
   let hi = Math.min(dayEnd, Math.max(...spans.map((s) => s.end)));
   const pad = Math.max((hi - lo) * 0.05, 2_000);
@@ -47,25 +49,23 @@ function viewOf(spans, dayStart, dayEnd) {
   return [Math.max(dayStart, lo), Math.min(dayEnd, hi)];
 }
 
+function midnight(date, plusDays) {  // local midnight; DST-safe (no 24 h arithmetic)
+  return new Date(date.getFullYear(), date.getMonth(), date.getDate() + (plusDays || 0));
+}
+
 export async function showDayStrip(rec, getJson, state) {
   const root = document.getElementById("day-strip");
   const track = document.getElementById("ds-track"), axis = document.getElementById("ds-axis");
-  const started = new Date(rec.started_at);
-  const day = new Date(started.getFullYear(), started.getMonth(), started.getDate());
-  const next = new Date(day.getFullYear(), day.getMonth(), day.getDate() + 1);  // DST-safe
-  const url = "/api/cameras/" + encodeURIComponent(rec.camera) + "/recording-spans/?start=" +
-    encodeURIComponent(day.toISOString()) + "&end=" + encodeURIComponent(next.toISOString());
-  let data;
-  try { data = await getJson(url); } catch (e) { return; }  // the player works without it
-  const spans = data.recordings.map((r) => ({rec: r, start: Date.parse(r.started_at), end: endOf(r)}));
-  if (!spans.some((s) => s.rec.id === rec.id)) spans.push({rec: rec, start: started.getTime(), end: endOf(rec)});
-  const [lo, hi] = viewOf(spans, day.getTime(), next.getTime());
-  const pct = (t) => 100 * (Math.min(hi, Math.max(lo, t)) - lo) / (hi - lo);
-  document.getElementById("ds-date").textContent = day.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long"});
-
+  const note = document.getElementById("ds-note");
+  const prev = document.getElementById("ds-prev"), next = document.getElementById("ds-next");
+  const started = new Date(rec.started_at), startMs = started.getTime();
   const now = el("div", {"class": "ds-now", "data-testid": "day-strip-now", "aria-hidden": "true"});
+  let day = midnight(started), spans = [], lo = 0, hi = 1, loading = 0;
+  const pct = (t) => 100 * (Math.min(hi, Math.max(lo, t)) - lo) / (hi - lo);
+
   function draw() {
     track.replaceChildren(now);
+    now.hidden = !spans.some((s) => s.rec.id === rec.id);
     // continuous segments first: event and manual recordings lie on top of them
     const order = {schedule: 0, manual: 1, event: 2};
     for (const s of [...spans].sort((a, b) => order[a.rec.trigger] - order[b.rec.trigger] || a.start - b.start)) {
@@ -92,12 +92,32 @@ export async function showDayStrip(rec, getJson, state) {
       axis.append(tick);
     }
   }
-  const startMs = started.getTime();
+
+  async function load() {
+    const ask = ++loading, end = midnight(day, 1);
+    const url = "/api/cameras/" + encodeURIComponent(rec.camera) + "/recording-spans/?start=" +
+      encodeURIComponent(day.toISOString()) + "&end=" + encodeURIComponent(end.toISOString());
+    let data;
+    try { data = await getJson(url); } catch (e) { return false; }  // the player works without it
+    if (ask !== loading) return false;  // a later day was asked for meanwhile
+    spans = data.recordings.map((r) => ({rec: r, start: Date.parse(r.started_at), end: endOf(r)}));
+    const onThisDay = startMs >= day.getTime() && startMs < end.getTime();
+    if (onThisDay && !spans.some((s) => s.rec.id === rec.id)) spans.push({rec: rec, start: startMs, end: endOf(rec)});
+    [lo, hi] = viewOf(spans, day.getTime(), end.getTime());
+    document.getElementById("ds-date").textContent = day.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long"});
+    note.hidden = spans.length > 0;
+    next.disabled = end.getTime() > Date.now();
+    root.hidden = false;
+    draw();
+    dayStripAt(state.mediaTime !== null && state.mediaTime !== undefined ? state.mediaTime : 0);
+    state.dayStrip = {day: day.toISOString(), start: lo, end: hi, current: rec.id, truncated: data.truncated,
+                      recordings: spans.map((s) => ({id: s.rec.id, trigger: s.rec.trigger}))};
+    return true;
+  }
+
   placeNow = (seconds) => { now.style.left = pct(startMs + 1000 * (seconds || 0)) + "%"; };
-  root.hidden = false;
-  draw();
-  placeNow(0);
-  window.addEventListener("resize", draw);
-  state.dayStrip = {start: lo, end: hi, current: rec.id, truncated: data.truncated,
-                    recordings: spans.map((s) => ({id: s.rec.id, trigger: s.rec.trigger}))};
+  prev.addEventListener("click", () => { day = midnight(day, -1); load(); });
+  next.addEventListener("click", () => { day = midnight(day, 1); load(); });
+  window.addEventListener("resize", () => { if (!root.hidden) draw(); });
+  await load();
 }
