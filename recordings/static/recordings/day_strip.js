@@ -84,9 +84,12 @@ export async function showDayStrip(rec, getJson, state) {
       track.append(seg);
     }
     axis.replaceChildren();
-    const most = Math.max(2, Math.floor(track.getBoundingClientRect().width / 70));
+    const width = track.getBoundingClientRect().width;
+    const most = Math.max(2, Math.floor(width / 70));
     const step = 1000 * (TICK_STEPS_S.find((s) => (hi - lo) / 1000 / s <= most) || 21600);
+    const half = (step < 60_000 ? 30 : 20) * 100 / Math.max(1, width);  // a label's half width, in %
     for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+      if (pct(t) < half || pct(t) > 100 - half) continue;  // its label would stick out
       const tick = el("span", {}, clock(t, step < 60_000));
       tick.style.left = pct(t) + "%";
       axis.append(tick);
