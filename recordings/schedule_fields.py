@@ -35,9 +35,9 @@ def clean_segment_minutes(value: object) -> int:
 def clean_fields(body: object, current: dict) -> dict:
     """`current` (the stored fields, {} for a new schedule) updated with `body`, checked.
 
-    Days, start and end are checked one at a time first, so the 400 names the field that
-    is wrong; then together (start == end is refused: it is no window). end before start
-    is an overnight window that begins on the listed day."""
+    Each field is checked on its own, so the 400 names the one that is wrong; start == end
+    is refused (as events.rules does: no window). end before start is an overnight window
+    that begins on the listed day."""
     if not isinstance(body, dict):
         raise RuleError("body", "Expected a JSON object.")
     unknown = set(body) - set(FIELDS)
@@ -54,11 +54,10 @@ def clean_fields(body: object, current: dict) -> dict:
     for key in ("start", "end"):
         if not isinstance(merged[key], str) or not HHMM.match(merged[key]):
             raise RuleError(key, f"'{key}' must be a time like 08:00 (24-hour).")
-    try:
-        window = clean_schedule({"days": days, "start": merged["start"], "end": merged["end"]})
-    except RuleError as exc:
-        raise RuleError("end", str(exc).replace("leave the schedule empty to be always "
-                                                "active", "use 00:00 to 23:59")) from None
+    if merged["start"] == merged["end"]:
+        raise RuleError("end", "'start' and 'end' are the same time: that is no window "
+                        "(the longest in a day is 00:00 to 23:59).")
+    window = clean_schedule({"days": days, "start": merged["start"], "end": merged["end"]})
     enabled = merged.get("enabled", True)
     if not isinstance(enabled, bool):
         raise RuleError("enabled", "'enabled' must be true or false.")

@@ -12,8 +12,9 @@ the event, in their colours, the segment on screen outlined; the event lies on t
 continuous segments; a click plays the event. On a phone (390x844, touch) the strip fits
 the screen, its targets are finger-sized, and a tap plays a continuous segment.
 
-The browser's time zone is chosen so that local noon is now: the test's recordings never
-straddle a local midnight (the strip shows one day).
+The browser's and the schedule's time zone are chosen so that local noon is now: the
+00:00-23:59 window is open, and the recordings never straddle a local midnight (the
+strip shows one day).
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def make_schedule_on_the_page(browser, install, client) -> list[dict]:
     expect(page.get_by_test_id("schedule-error")).to_have_text(
         "Unknown time zone 'Mars/Olympus'.")
     assert client.get_json("/api/cameras/default/recording-schedules/")[1]["results"] == []
-    page.get_by_test_id("schedule-timezone").fill("UTC")
+    page.get_by_test_id("schedule-timezone").fill(noon_here_zone())  # open now, for sure
     page.get_by_test_id("schedule-save").click()
     row = camera.get_by_test_id("schedule-row")
     expect(row.get_by_test_id("schedule-words")).to_have_text(
