@@ -74,6 +74,7 @@ urlpatterns = [
     path("whep/<slug:camera>/<str:session>", signaling.WhepSession.as_view(),
          name="whep-session"),
     path("", include("recordings.playback_urls")),  # playback page, keyframes, HLS, timeline
+    path("", include("recordings.schedule_urls")),  # recording schedules: page and API
     path("", include("events.urls")),  # events list, rules, their API
     # Anything else under /api/ or /whep/ is a JSON 404, even with DEBUG on.
     re_path(r"^(api|whep)/", not_found),

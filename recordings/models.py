@@ -13,6 +13,7 @@ from django.db import models
 
 from events.rules import DAY_NAMES, RuleError, clean_schedule, clean_timezone
 
+from .schedule_fields import clean_segment_minutes
 from .titles import recording_title
 
 NAME_MAX_LENGTH = 100
@@ -221,6 +222,13 @@ class RecordingSchedule(models.Model):
         return (f"{self.camera}: {','.join(self.days or [])} "
                 f"{self.start:%H:%M}-{self.end:%H:%M} {self.timezone}")
 
+    def to_api(self) -> dict:
+        """The schedule as the REST API shows it."""
+        return {"id": self.pk, "camera": self.camera, **self.window(),
+                "overnight": self.end < self.start, "timezone": self.timezone,
+                "segment_minutes": self.segment_minutes, "enabled": self.enabled,
+                "created_at": self.created_at.isoformat() if self.created_at else None}
+
     def window(self) -> dict:
         """The window as events.rules.schedule_active reads it."""
         return {"days": list(self.days or []), "start": f"{self.start:%H:%M}",
@@ -231,8 +239,9 @@ class RecordingSchedule(models.Model):
         try:
             self.days = clean_schedule(self.window())["days"]
             clean_timezone(self.timezone)
+            clean_segment_minutes(self.segment_minutes)
         except RuleError as exc:
-            field = "timezone" if exc.field == "timezone" else (
+            field = exc.field if exc.field in ("timezone", "segment_minutes") else (
                 "days" if "days" in str(exc) else "end")
             raise ValidationError({field: str(exc)}) from exc
         except (TypeError, ValueError) as exc:  # start/end missing

@@ -1,8 +1,8 @@
-"""URLs of the playback page and its API (recordings/playback.py)."""
+"""URLs of the playback page and its API (recordings/playback.py, span_views.py)."""
 
 from django.urls import path
 
-from . import playback
+from . import playback, span_views
 
 urlpatterns = [
     path("recordings/<int:pk>/", playback.playback_page, name="recording-playback"),
@@ -22,4 +22,6 @@ urlpatterns = [
          name="recording-timeline"),
     path("api/recordings/<int:pk>/detections/", playback.RecordingDetections.as_view(),
          name="recording-detections"),
+    path("api/cameras/<slug:camera>/recording-spans/", span_views.RecordingSpans.as_view(),
+         name="recording-spans"),
 ]

@@ -238,7 +238,15 @@ def test_every_page_as_superuser(site, browser, recording):
         page.wait_for_function("() => window.petcamPlayback.thumbnails !== null",
                                timeout=10_000)
         expect(page.get_by_test_id("scrub-preview")).to_be_visible()
+        page.wait_for_function("() => window.petcamPlayback.dayStrip !== null", timeout=10_000)
+        expect(page.locator(f"[data-testid=day-strip-segment][data-id='{recording['id']}']")
+               ).to_have_attribute("aria-current", "true")
     visit(f"/recordings/{recording['id']}/", playback_page, "playback page")
+
+    def schedules_page() -> None:  # its script fills the form and says it in words
+        page.locator("[data-testid=schedule-add][data-camera=default]").click()
+        expect(page.get_by_test_id("schedule-preview")).to_contain_text("Record continuously")
+    visit("/recordings/schedules/", schedules_page, "recording schedules page")
 
     visit("/account/", lambda: expect(page.get_by_test_id("account-user")).to_have_text(
         site.username), "account page")

@@ -166,7 +166,9 @@ def test_playback_page_seeks_to_markers_and_draws_the_stored_boxes(recorded):
             expect(rows).to_have_count(1)
             markers = page.get_by_test_id("timeline-marker")
             expect(markers).to_have_count(2)
-            # the markers sit at their times along the track
+            # the markers sit at their times along the track (the day strip above it may
+            # push the timeline below the fold: the clicks below are at screen positions)
+            page.get_by_test_id("timeline").scroll_into_view_if_needed()
             track = page.locator("#tl-rows").bounding_box()
             second = markers.nth(1)
             t2 = float(second.get_attribute("data-time"))

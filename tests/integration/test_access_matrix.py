@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from events.models import Event, EventRule
-from recordings.models import Recording, recording_relpath
+from recordings.models import Recording, RecordingSchedule, recording_relpath
 from streaming.media.shm import segment as shm_segment
 from streaming.models import Camera
 from tests.support.processes import (
@@ -174,6 +175,27 @@ ROWS = [
         "rec_read"),
     Row("api/recordings/<int:pk>/detections/", "GET", "/api/recordings/{rec}/detections/",
         "rec_read"),
+    # the day strip: a camera's recordings in a span, like the recordings list
+    Row("api/cameras/<slug:camera>/recording-spans/", "GET",
+        "/api/cameras/default/recording-spans/?start=2026-12-04T00:00:00Z"
+        "&end=2026-12-05T00:00:00Z", "watch", (200,)),
+    Row("api/cameras/<slug:camera>/recording-spans/", "GET",
+        "/api/cameras/garden/recording-spans/?start=2026-12-04T00:00:00Z"
+        "&end=2026-12-05T00:00:00Z", "watch_garden", (200,)),
+    # recording schedules (recordings/schedule_urls.py): like event rules, under the camera
+    Row("recordings/schedules/", "GET", "/recordings/schedules/", "page", (200,)),
+    Row("api/cameras/<slug:camera>/recording-schedules/", "GET",
+        "/api/cameras/default/recording-schedules/", "watch", (200,)),
+    Row("api/cameras/<slug:camera>/recording-schedules/", "POST",
+        "/api/cameras/default/recording-schedules/", "control", (201,),
+        {"start": "08:00", "end": "18:00"}),
+    Row("api/cameras/<slug:camera>/recording-schedules/<int:pk>/", "GET",
+        "/api/cameras/default/recording-schedules/{schedule}/", "watch", (200,)),
+    Row("api/cameras/<slug:camera>/recording-schedules/<int:pk>/", "PATCH",
+        "/api/cameras/default/recording-schedules/{schedule}/", "control", (200,),
+        {"enabled": False}),
+    Row("api/cameras/<slug:camera>/recording-schedules/<int:pk>/", "DELETE",
+        "/api/cameras/default/recording-schedules/{schedule}/", "control", (204,)),
     # events and event rules (events/urls.py): events like recordings, rules like control
     Row("events/", "GET", "/events/", "page", (200,)),
     Row("events/rules/", "GET", "/events/rules/", "page", (200,)),
@@ -239,6 +261,7 @@ class World:
     media: Path
     event: Event
     rule: EventRule
+    schedule: RecordingSchedule
 
     def ensure_files(self) -> None:
         """A DELETE row removes the files; every request starts with them in place."""
@@ -273,7 +296,9 @@ def world(db, settings, tmp_path) -> World:
     rule = EventRule.objects.create(camera="default", classes=["cat"])
     event = Event.objects.create(rule=rule, camera="default", class_name="cat", started_at=now,
                                  peak_confidence=0.9)
-    world = World(users, tokens, recs[0], recs[1], settings.MEDIA_ROOT, event, rule)
+    schedule = RecordingSchedule.objects.create(camera="default", start=time(8), end=time(18),
+                                                enabled=False)
+    world = World(users, tokens, recs[0], recs[1], settings.MEDIA_ROOT, event, rule, schedule)
     world.ensure_files()
     return world
 
@@ -292,7 +317,8 @@ def _send(world: World, user: str, row: Row, path: str | None):
     client = Client()
     headers = {}
     path = (path or row.path).format(rec=world.rec.pk, garden_rec=world.garden_rec.pk,
-                                     event=world.event.pk, rule=world.rule.pk)
+                                     event=world.event.pk, rule=world.rule.pk,
+                                     schedule=world.schedule.pk)
     if user != "anonymous":
         if path.startswith(("/api/", "/whep/")):
             headers["HTTP_AUTHORIZATION"] = f"Bearer {world.tokens[user]}"

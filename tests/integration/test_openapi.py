@@ -99,7 +99,13 @@ def site(two_camera_site):
     two_camera_site.stop_recordings()
     two_camera_site.recordings = [record(two_camera_site, slug) for slug in ("default", "garden")]
     yield two_camera_site
-    two_camera_site.stop_recordings()  # the fuzzer may have started some: leave them idle
+    # The fuzzer may have made recording schedules (which would start recordings again)
+    # and started recordings: leave the shared site without either.
+    for camera in ("default", "garden"):
+        path = f"/api/cameras/{camera}/recording-schedules/"
+        for schedule in two_camera_site.call("GET", path).json()["results"]:
+            two_camera_site.call("DELETE", f"{path}{schedule['id']}/")
+    two_camera_site.stop_recordings()
 
 
 def record(site, camera: str, seconds: float = 1.0) -> int:

@@ -16,11 +16,15 @@
  * The "Watch in VLC" box holds a signed HLS link (GET .../hls/link/): a player that
  * cannot log in plays it as is; "Copy link" puts it on the clipboard.
  *
+ * Above the timeline, the day strip (day_strip.js): the camera's recordings that day,
+ * continuous segments and event/manual recordings, this one outlined; a click plays another.
+ *
  * window.petcamPlayback, for tests: ready, duration, mediaTime (of the frame on screen),
  * result {time, frame_number}, boxes [{class_name, confidence, video, css}], content,
- * timeline, thumbnails, counts.
+ * timeline, thumbnails, counts, dayStrip {start, end, current, recordings}.
  */
 import * as draw from "../detections/box_drawing.js";
+import {dayStripAt, showDayStrip} from "./day_strip.js";
 import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
 
@@ -43,7 +47,7 @@ const MATCH_FRAMES = 1.5;
 
 const state = {
   ready: false, duration: 0, mediaTime: null, result: null, boxes: [], content: null,
-  timeline: null, thumbnails: null, recording: null, source: null, interval: null, hlsLink: null,
+  timeline: null, thumbnails: null, dayStrip: null, recording: null, source: null, interval: null, hlsLink: null,
   counts: {frames: 0, windows: 0, matched: 0, held: 0, none: 0},
 };
 window.petcamPlayback = state;
@@ -263,6 +267,7 @@ function render() {
   document.getElementById("pb-clock").textContent = fmt(t, true) + " / " + fmt(state.duration, true);
   playhead.hidden = !state.duration;
   if (state.duration) place(playhead, t);
+  dayStripAt(t);
 }
 
 function onFrame(now, md) {
@@ -358,6 +363,7 @@ async function start() {
     " · " + fmt(rec.duration) + (rec.width ? " · " + rec.width + "×" + rec.height : "");
   document.getElementById("pb-download").href = rec.download_url;
   setUpShare(rec);
+  showDayStrip(rec, getJson, state);
   video.src = rec.download_url;
   renderAxis();
   renderTimeline(timeline);
