@@ -91,7 +91,8 @@ def clean_zone(value: object) -> list[list[float]]:
 
 def clean_schedule(value: object) -> dict | None:
     """None (always) or {"days": ["mon", ...], "start": "HH:MM", "end": "HH:MM"}.
-    start > end is an overnight window that begins on the listed day."""
+    start > end is an overnight window that begins on the listed day; start == end is
+    24 hours from start (00:00 to 00:00: the whole of each listed day)."""
     if value is None or value == {}:
         return None
     if not isinstance(value, dict) or set(value) - {"days", "start", "end"}:
@@ -105,9 +106,6 @@ def clean_schedule(value: object) -> dict | None:
         if not isinstance(text, str) or not _HHMM.match(text):
             raise RuleError("schedule", f"Schedule '{key}' is a time like 07:30 (24-hour).")
         out[key] = text
-    if out["start"] == out["end"]:
-        raise RuleError("schedule", "Schedule start and end are the same time: leave the "
-                        "schedule empty to be always active.")
     return out
 
 

@@ -35,9 +35,9 @@ def clean_segment_minutes(value: object) -> int:
 def clean_fields(body: object, current: dict) -> dict:
     """`current` (the stored fields, {} for a new schedule) updated with `body`, checked.
 
-    Each field is checked on its own, so the 400 names the one that is wrong; start == end
-    is refused (as events.rules does: no window). end before start is an overnight window
-    that begins on the listed day."""
+    Each field is checked on its own, so the 400 names the one that is wrong. end before
+    start is an overnight window that begins on the listed day; start == end is 24 hours
+    from start (00:00 to 00:00: whole days, recorded without a break at midnight)."""
     if not isinstance(body, dict):
         raise RuleError("body", "Expected a JSON object.")
     unknown = set(body) - set(FIELDS)
@@ -54,9 +54,6 @@ def clean_fields(body: object, current: dict) -> dict:
     for key in ("start", "end"):
         if not isinstance(merged[key], str) or not HHMM.match(merged[key]):
             raise RuleError(key, f"'{key}' must be a time like 08:00 (24-hour).")
-    if merged["start"] == merged["end"]:
-        raise RuleError("end", "'start' and 'end' are the same time: that is no window "
-                        "(the longest in a day is 00:00 to 23:59).")
     window = clean_schedule({"days": days, "start": merged["start"], "end": merged["end"]})
     enabled = merged.get("enabled", True)
     if not isinstance(enabled, bool):
@@ -87,7 +84,10 @@ def describe(days: list[str], start: str, end: str, segment_minutes: int,
              labels: dict[str, str]) -> str:
     """"Record continuously: weekdays 08:00–18:00, in 10-minute files" (user's language)."""
     window = f"{start}–{end}"
-    if end < start:
+    if start == end:
+        window = _("all day") if start == "00:00" else _(
+            "for 24 hours from %(start)s") % {"start": start}
+    elif end < start:
         window = _("%(window)s (overnight)") % {"window": window}
     return ngettext("Record continuously: %(days)s %(window)s, in %(minutes)s-minute files",
                     "Record continuously: %(days)s %(window)s, in %(minutes)s-minute files",

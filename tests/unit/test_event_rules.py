@@ -85,6 +85,14 @@ def test_point_in_polygon_concave():
      datetime(2026, 12, 1, 3, 0, tzinfo=UTC), False),  # Tuesday early: Monday's night
     ({"days": ["tue"], "start": "22:00", "end": "06:00"}, "UTC",
      datetime(2026, 12, 2, 6, 0, tzinfo=UTC), False),
+    # start == end: 24 hours from start; 00:00-00:00 is the whole listed day
+    ({"days": ["wed"], "start": "00:00", "end": "00:00"}, "UTC", NOON, True),
+    ({"days": ["wed"], "start": "00:00", "end": "00:00"}, "UTC",
+     datetime(2026, 12, 2, 23, 59, tzinfo=UTC), True),
+    ({"days": ["wed"], "start": "00:00", "end": "00:00"}, "UTC",
+     datetime(2026, 12, 3, 0, 0, tzinfo=UTC), False),  # Thursday: not listed
+    ({"days": ["wed"], "start": "10:00", "end": "10:00"}, "UTC",
+     datetime(2026, 12, 3, 9, 59, tzinfo=UTC), True),  # Wed 10:00 -> Thu 10:00
     # overnight in Tokyo (UTC+9): Wed 01:00 Tokyo = Tue 16:00 UTC
     ({"days": ["tue"], "start": "23:00", "end": "02:00"}, "Asia/Tokyo",
      datetime(2026, 12, 1, 16, 0, tzinfo=UTC), True),
@@ -190,7 +198,6 @@ def test_bad_classes(classes):
     {"days": ["someday"], "start": "22:00", "end": "06:00"},
     {"days": [], "start": "22:00", "end": "06:00"},
     {"days": ["wed"], "start": "22:00"},
-    {"days": ["wed"], "start": "10:00", "end": "10:00"},
     {"days": ["wed"], "start": "9:00", "end": "10:00"},
     {"days": ["wed"], "start": "09:00", "end": "10:00", "extra": 1},
     ["wed"],

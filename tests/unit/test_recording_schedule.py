@@ -63,11 +63,21 @@ def test_window_is_read_in_its_time_zone():
                        at("2026-12-06T23:30:00+00:00")) is w
 
 
+def test_start_equal_to_end_is_whole_days_without_a_break_at_midnight():
+    every_day = Window((*WEEKDAYS, "sat", "sun"), "00:00", "00:00", "UTC", 10)
+    for moment in ("2026-12-06T23:59:59+00:00", "2026-12-07T00:00:00+00:00",
+                   "2026-12-07T12:00:00+00:00"):
+        assert every_day.is_open(at(moment)), moment
+    weekdays = Window(WEEKDAYS, "00:00", "00:00", "UTC", 10)
+    assert weekdays.is_open(at("2026-12-04T23:59:00+00:00"))  # Friday night
+    assert not weekdays.is_open(at("2026-12-05T00:00:00+00:00"))  # Saturday
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(("fields", "bad"), [
     ({"days": ["funday"]}, "days"), ({"days": []}, "days"),
     ({"timezone": "Mars/Olympus"}, "timezone"),
-    ({"start": time(8, 0), "end": time(8, 0)}, "end"),
+    ({"segment_minutes": 61}, "segment_minutes"),
 ])
 def test_bad_schedules_are_refused_with_a_reason(fields, bad):
     row = RecordingSchedule(camera="default", **{

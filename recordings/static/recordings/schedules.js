@@ -63,7 +63,10 @@ function preview() {
   const out = document.getElementById("sch-preview");
   if (!days.length || !start || !end || !(minutes > 0)) { out.textContent = ""; return; }
   let window = start + "–" + end;
-  if (end < start) window = interpolate(gettext("%(window)s (overnight)"), {window: window}, true);
+  if (start === end) {
+    window = start === "00:00" ? gettext("all day")
+      : interpolate(gettext("for 24 hours from %(start)s"), {start: start}, true);
+  } else if (end < start) window = interpolate(gettext("%(window)s (overnight)"), {window: window}, true);
   out.textContent = interpolate(ngettext(
     "Record continuously: %(days)s %(window)s, in %(minutes)s-minute files",
     "Record continuously: %(days)s %(window)s, in %(minutes)s-minute files", minutes),
