@@ -43,6 +43,20 @@ def create_event(*, jpeg: bytes | None = None, **fields) -> dict:
     return event.to_api()
 
 
+def set_snapshot(event_id: int, jpeg: bytes, **fields) -> bool:
+    """A start snapshot that came after the row (and the box and frame it shows); False
+    if the row was deleted meanwhile."""
+    try:
+        event = Event.objects.get(pk=event_id)
+    except Event.DoesNotExist:
+        return False
+    _write_snapshot(event, jpeg)
+    if not Event.objects.filter(pk=event_id).update(snapshot=event.snapshot.name, **fields):
+        _remove(event.snapshot.name)
+        return False
+    return True
+
+
 def covering_recording(camera: str, start: datetime, end: datetime) -> Recording | None:
     """The event's clip: the first recording of `camera` that overlaps [start, end]. One
     camera records one file at a time, so that is the one running at the start or, when

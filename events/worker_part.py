@@ -69,6 +69,10 @@ class EventPart:
         self.frame_size = context.frame_size
         self.end_gap = float(settings.PETCAM_EVENT_END_SECONDS)
         self.refresh = float(settings.PETCAM_EVENT_RULES_REFRESH_SECONDS)
+        # The start decode takes tens to hundreds of ms at 1080p (more on a loaded board):
+        # the start hooks wait at most this, so detection to push, MQTT and webhook stays
+        # within 2 s; a later snapshot is stored when done (the push shows the live still).
+        self.start_wait = float(settings.PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS)
         self.trackers: dict[int, RuleTracker] = {}
         self._versions: dict[int, str] = {}  # rule id -> updated_at seen
         self._snaps: dict[int, _Snap] = {}  # rule id -> picture of its run / open event
@@ -77,6 +81,7 @@ class EventPart:
         self._tasks: list[asyncio.Task] = []
         self.started = self.ended = self.failed = 0
         self.decodes = 0  # snapshot decodes (at most two per event)
+        self.late_snapshots = 0  # start snapshots the start hooks did not wait for
         self.start_decode_ms: float | None = None  # the latest start's decode (hooks wait)
         context.detection_listeners.append(self.on_detection)
         self.ops = {"events.still": self._still}
@@ -198,11 +203,15 @@ class EventPart:
 
     async def _store_start(self, work: _Work) -> None:
         ev = work.event
-        jpeg = None
+        jpeg = late = None
+        began = time.perf_counter()
         if work.snap is not None:
-            began = time.perf_counter()
-            jpeg = await self._decode(work.snap)
-            self.start_decode_ms = (time.perf_counter() - began) * 1000
+            decoding = asyncio.ensure_future(self._decode(work.snap))
+            try:
+                jpeg = await asyncio.wait_for(asyncio.shield(decoding), self.start_wait)
+                self.start_decode_ms = (time.perf_counter() - began) * 1000
+            except TimeoutError:
+                late = decoding
         # The row's box and frame are the snapshot's, so the drawn box is the one shown.
         shown = work.snap.peak if jpeg else ev.peak
         box = shown.box
@@ -217,6 +226,10 @@ class EventPart:
             log.info("camera %s: event %d started (%s, rule %d), snapshot of frame %d "
                      "(decoded in %.0f ms)", self.camera, row["id"], box.class_name,
                      work.rule_id, shown.frame_number, self.start_decode_ms)
+        elif late:
+            log.info("camera %s: event %d started (%s, rule %d); its snapshot is not decoded "
+                     "after %.0f ms: the start goes without it", self.camera, row["id"],
+                     box.class_name, work.rule_id, self.start_wait * 1000)
         else:
             # Typically the worker joined mid-GOP: no IDR to decode from yet. The push
             # shows the live still; the end makes the snapshot.
@@ -224,6 +237,21 @@ class EventPart:
                      self.camera, row["id"], box.class_name, work.rule_id,
                      "the frame did not decode" if work.snap else "no decodable GOP kept")
         dispatch.emit(dispatch.STARTED, row)
+        if late is not None and work.snap is not None:
+            await self._store_late(row["id"], late, work.snap.peak, began)
+
+    async def _store_late(self, event_id: int, decoding: asyncio.Future, shown: Peak,
+                          began: float) -> None:
+        self.late_snapshots += 1
+        jpeg = await decoding
+        self.start_decode_ms = (time.perf_counter() - began) * 1000
+        box = shown.box
+        if jpeg and await database_sync_to_async(store.set_snapshot)(
+                event_id, jpeg, box=[box.x, box.y, box.w, box.h],
+                frame_number=shown.frame_number):
+            self._shown[event_id] = shown
+        log.info("camera %s: event %d: start snapshot %s after %.0f ms", self.camera,
+                 event_id, "stored" if jpeg else "not decodable", self.start_decode_ms)
 
     async def _store_end(self, work: _Work) -> None:
         ev = work.event
@@ -276,6 +304,7 @@ class EventPart:
                            "ended": self.ended, "failed": self.failed,
                            "open": sum(t.open is not None for t in self.trackers.values()),
                            "snapshot_decodes": self.decodes,
+                           "late_start_snapshots": self.late_snapshots,
                            "start_decode_ms": (None if self.start_decode_ms is None
                                                else round(self.start_decode_ms, 1))}}
 

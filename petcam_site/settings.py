@@ -401,6 +401,10 @@ PETCAM_EVENT_POSTROLL_SECONDS = float(os.environ.get("PETCAM_EVENT_POSTROLL_SECO
 PETCAM_EVENT_END_SECONDS = float(os.environ.get("PETCAM_EVENT_END_SECONDS", "3"))
 PETCAM_EVENT_RULES_REFRESH_SECONDS = float(
     os.environ.get("PETCAM_EVENT_RULES_REFRESH_SECONDS", "5"))
+# The start hooks (push, MQTT, webhooks) wait at most this for the start snapshot; a
+# later one is stored when done and the start's messages go without it.
+PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS = float(
+    os.environ.get("PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS", "0.75"))
 PETCAM_DETECTION_CLASSES = [c.strip() for c in os.environ.get(
     "PETCAM_DETECTION_CLASSES", "").split(",") if c.strip()]
 # Event rules' webhooks (events/webhooks.py): attempts, first wait (doubles), per-request

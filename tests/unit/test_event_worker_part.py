@@ -2,7 +2,8 @@
 rules from the database become trackers; detections published with the frames make an
 Event row at the start with the start frame's snapshot (before the start hooks run) and,
 at the end, the peak's snapshot (decoded only if it is another frame) and the end; a
-worker that joined mid-GOP starts the event without a snapshot and makes it at the end;
+start snapshot slower than the hooks' wait is stored after them; a worker that joined
+mid-GOP starts the event without a snapshot and makes it at the end;
 a rule switched off ends its open event; the live still for the zone editor."""
 
 from __future__ import annotations
@@ -114,7 +115,7 @@ def test_detections_become_an_event_with_snapshot(part, hooks):
     status = part.status()["event_rules"]
     assert status.pop("start_decode_ms") > 0
     assert status == {"rules": 1, "started": 1, "ended": 1, "failed": 0, "open": 0,
-                      "snapshot_decodes": 2}
+                      "snapshot_decodes": 2, "late_start_snapshots": 0}
     # The start hook already had the event's own picture: the triggering frame's.
     (start_kind, start, start_jpeg), (end_kind, end, end_jpeg) = hooks
     assert (start_kind, end_kind) == ("started", "ended")
@@ -142,6 +143,33 @@ def test_a_peak_on_the_start_frame_is_decoded_once(part, hooks):
     assert part.status()["event_rules"]["snapshot_decodes"] == 1
     (_, start, start_jpeg), (_, end, end_jpeg) = hooks
     assert start_jpeg == end_jpeg == ev.snapshot.read()
+
+
+def test_a_slow_start_snapshot_does_not_hold_the_start_hooks(part, hooks, caplog):
+    part.start_wait = 0.0  # every decode is late
+    EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=20, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+    confidences = [0.0] * 2 + [0.95, 0.7, 0.8] + [0.0] * 15  # peak: the start, frame 2
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        opened = await until(lambda: Event.objects.exclude(snapshot="").first())
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        await part.stop()
+        return opened, ev
+
+    with caplog.at_level("INFO", logger="petcam.events"):
+        opened, ev = asyncio.run(main())
+    (_, start, start_jpeg), (_, end, end_jpeg) = hooks
+    assert start["snapshot_url"] is None and start_jpeg is None  # the hooks did not wait
+    assert "its snapshot is not decoded after 0 ms" in caplog.text
+    assert "start snapshot stored after" in caplog.text
+    assert opened.frame_number == units[2].frame_number  # stored on the row after the start
+    assert end_jpeg == ev.snapshot.read() and width_of(end_jpeg) == 320
+    status = part.status()["event_rules"]
+    assert status["late_start_snapshots"] == 1 and status["snapshot_decodes"] == 1
 
 
 def test_joined_mid_gop_the_start_has_no_snapshot_the_end_has(part, hooks, caplog):
