@@ -76,13 +76,16 @@ def wants(sub: PushSubscription, event: dict, now: datetime) -> bool:
 
 
 def payload(event: dict, camera_name: str) -> dict:
+    """The notification: its picture is the event's own snapshot (made at the start), or
+    the camera's live still when the start frame could not be decoded; a click opens the
+    event on the events page. Both are site paths: the service worker fetches the picture
+    with the user's session and hands the notification a data: URL (the notification's
+    own image fetch would go without the cookie), so no signed link is needed."""
     what = event["class_name"].capitalize()
     when = datetime.fromisoformat(event["started_at"]).strftime("%H:%M:%S UTC")
     return {"title": f"{what} in the {camera_name}" if camera_name else what,
             "body": f"Seen at {when} ({round(event['peak_confidence'] * 100)} % sure)",
-            # The live picture at the start (the event's snapshot is made when it ends);
-            # the service worker fetches it with the user's session.
-            "image": f"/api/cameras/{event['camera']}/still/",
+            "image": event.get("snapshot_url") or f"/api/cameras/{event['camera']}/still/",
             "url": f"/events/#event-{event['id']}", "event": event["id"],
             "tag": f"petcam-event-{event['id']}"}
 

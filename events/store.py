@@ -34,8 +34,27 @@ def enabled_rules(camera: str) -> list[tuple]:
     return out
 
 
-def create_event(**fields) -> dict:
-    return Event.objects.create(**fields).to_api()
+def create_event(*, jpeg: bytes | None = None, **fields) -> dict:
+    """The row at an event's start, with its first snapshot if there is one."""
+    event = Event.objects.create(**fields)
+    if jpeg:
+        _write_snapshot(event, jpeg)  # the name holds the row's id: written after it
+        Event.objects.filter(pk=event.pk).update(snapshot=event.snapshot.name)
+    return event.to_api()
+
+
+def set_snapshot(event_id: int, jpeg: bytes, **fields) -> bool:
+    """A start snapshot that came after the row (and the box and frame it shows); False
+    if the row was deleted meanwhile."""
+    try:
+        event = Event.objects.get(pk=event_id)
+    except Event.DoesNotExist:
+        return False
+    _write_snapshot(event, jpeg)
+    if not Event.objects.filter(pk=event_id).update(snapshot=event.snapshot.name, **fields):
+        _remove(event.snapshot.name)
+        return False
+    return True
 
 
 def covering_recording(camera: str, start: datetime, end: datetime) -> Recording | None:
@@ -53,9 +72,19 @@ def snapshot_relpath(event: Event) -> str:
     return f"events/{event.camera}/{day}/{event.camera}-event-{event.pk}.jpg"
 
 
+def _write_snapshot(event: Event, jpeg: bytes) -> None:
+    relpath = snapshot_relpath(event)
+    path = media_path(relpath)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(jpeg)
+    os.replace(tmp, path)  # never a half-written JPEG under the served name
+    event.snapshot.name = relpath
+
+
 def finish_event(event_id: int, *, ended_at: datetime, jpeg: bytes | None, **fields) -> dict | None:
-    """Fill in the end, the final peak, the snapshot file and the clip; None if the row
-    was deleted meanwhile."""
+    """Fill in the end, the final peak, the snapshot file (`jpeg` replaces the start's;
+    None keeps it) and the clip; None if the row was deleted meanwhile."""
     try:
         event = Event.objects.get(pk=event_id)
     except Event.DoesNotExist:
@@ -64,13 +93,7 @@ def finish_event(event_id: int, *, ended_at: datetime, jpeg: bytes | None, **fie
         setattr(event, name, value)
     event.ended_at = ended_at
     if jpeg:
-        relpath = snapshot_relpath(event)
-        path = media_path(relpath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(jpeg)
-        os.replace(tmp, path)  # never a half-written JPEG under the served name
-        event.snapshot.name = relpath
+        _write_snapshot(event, jpeg)
     event.recording = covering_recording(event.camera, event.started_at, ended_at)
     with transaction.atomic():
         if not Event.objects.filter(pk=event_id).exists():

@@ -78,7 +78,8 @@ class RuleNotFound(NotFound):
 
 class NoSnapshot(NotFound):
     default_code = "no_snapshot"
-    default_detail = "This event has no snapshot (yet: it is made when the event ends)."
+    default_detail = ("This event has no snapshot (yet: its start frame could not be "
+                      "decoded; one is made when the event ends).")
 
 
 class _ByMethod(HasRole):
@@ -203,7 +204,9 @@ class EventSnapshot(APIView):
         if not path.is_file():
             raise NoSnapshot()
         response = FileResponse(path.open("rb"), content_type="image/jpeg")
-        response["Cache-Control"] = "private, max-age=86400"
+        # While the event lasts its start picture may still give way to the peak's.
+        response["Cache-Control"] = ("private, max-age=86400" if event.ended_at
+                                     else "private, no-cache")
         return response
 
 

@@ -1,10 +1,13 @@
 """What events plugs into the media worker: per camera, its rules turned into events.
 
 Each detection result goes through every enabled rule's `RuleTracker` (events/rules.py).
-A start writes the Event row at once; an end decodes the peak frame once (from the GOP
-kept when the peak was seen), stores the JPEG with the box drawn, links the recording
-that holds the clip and fills in the end. Rows are written by one task in order, off the
-detection path; start/end hooks (events/dispatch.py) run after each write.
+A start decodes the triggering detection's frame once (from the GOP kept when it was
+seen, in a thread) and writes the Event row with that JPEG, box drawn, so the start's
+push, MQTT message and webhook already point at the event's own picture. An end decodes
+the peak's frame only if the peak is another frame (at most two decodes per event),
+links the recording that holds the clip and fills in the end. Rows are written by one
+task in order, off the detection path; start/end hooks (events/dispatch.py) run after
+each write.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ class _Work:
     kind: str  # "start" or "end"
     rule_id: int
     event: OpenEvent
-    snap: _Snap | None  # for an end: what to decode
+    snap: _Snap | None  # what to decode (None: no decodable picture was kept)
 
 
 class EventPart:
@@ -66,12 +69,20 @@ class EventPart:
         self.frame_size = context.frame_size
         self.end_gap = float(settings.PETCAM_EVENT_END_SECONDS)
         self.refresh = float(settings.PETCAM_EVENT_RULES_REFRESH_SECONDS)
+        # The start decode takes tens to hundreds of ms at 1080p (more on a loaded board):
+        # the start hooks wait at most this, so detection to push, MQTT and webhook stays
+        # within 2 s; a later snapshot is stored when done (the push shows the live still).
+        self.start_wait = float(settings.PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS)
         self.trackers: dict[int, RuleTracker] = {}
         self._versions: dict[int, str] = {}  # rule id -> updated_at seen
         self._snaps: dict[int, _Snap] = {}  # rule id -> picture of its run / open event
+        self._shown: dict[int, Peak] = {}  # event id -> detection its start snapshot shows
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
         self.started = self.ended = self.failed = 0
+        self.decodes = 0  # snapshot decodes (at most two per event)
+        self.late_snapshots = 0  # start snapshots the start hooks did not wait for
+        self.start_decode_ms: float | None = None  # the latest start's decode (hooks wait)
         context.detection_listeners.append(self.on_detection)
         self.ops = {"events.still": self._still}
 
@@ -159,11 +170,12 @@ class EventPart:
                 self._snaps[rule_id] = _Snap(start, best, gop)
 
     def _enqueue(self, transition: Transition, rule_id: int) -> None:
-        snap = None
-        if transition.kind == "end":
-            snap = self._snaps.pop(rule_id, None)
-            if snap is not None and snap.start != transition.event.start:
-                snap = None
+        # A start takes the picture kept so far (a reference: _keep_picture replaces, never
+        # changes, a _Snap); the end takes the one kept last.
+        snap = (self._snaps.pop(rule_id, None) if transition.kind == "end"
+                else self._snaps.get(rule_id))
+        if snap is not None and snap.start != transition.event.start:
+            snap = None
         self._queue.put_nowait(_Work(transition.kind, rule_id, transition.event, snap))
 
     # --- rows, snapshots, hooks (one task, in order) --------------------------------------
@@ -183,31 +195,79 @@ class EventPart:
             finally:
                 self._queue.task_done()
 
+    async def _decode(self, snap: _Snap) -> bytes | None:
+        box = snap.peak.box
+        self.decodes += 1
+        return await asyncio.to_thread(event_snapshot, snap.gop, snap.peak.frame_number,
+                                       (box.x, box.y, box.w, box.h))
+
     async def _store_start(self, work: _Work) -> None:
         ev = work.event
-        peak = ev.peak
+        jpeg = late = None
+        began = time.perf_counter()
+        if work.snap is not None:
+            decoding = asyncio.ensure_future(self._decode(work.snap))
+            try:
+                jpeg = await asyncio.wait_for(asyncio.shield(decoding), self.start_wait)
+                self.start_decode_ms = (time.perf_counter() - began) * 1000
+            except TimeoutError:
+                late = decoding
+        # The row's box and frame are the snapshot's, so the drawn box is the one shown.
+        shown = work.snap.peak if jpeg else ev.peak
+        box = shown.box
         row = await database_sync_to_async(store.create_event)(
-            rule_id=work.rule_id, camera=self.camera, class_name=peak.box.class_name,
-            started_at=camera_to_wall(ev.start), peak_confidence=peak.box.confidence,
-            box=[peak.box.x, peak.box.y, peak.box.w, peak.box.h],
-            frame_number=peak.frame_number)
+            rule_id=work.rule_id, camera=self.camera, class_name=box.class_name,
+            started_at=camera_to_wall(ev.start), peak_confidence=box.confidence,
+            box=[box.x, box.y, box.w, box.h], frame_number=shown.frame_number, jpeg=jpeg)
         ev.stored_id = row["id"]
         self.started += 1
-        log.info("camera %s: event %d started (%s, rule %d)", self.camera, row["id"],
-                 peak.box.class_name, work.rule_id)
+        if jpeg:
+            self._shown[row["id"]] = shown
+            log.info("camera %s: event %d started (%s, rule %d), snapshot of frame %d "
+                     "(decoded in %.0f ms)", self.camera, row["id"], box.class_name,
+                     work.rule_id, shown.frame_number, self.start_decode_ms)
+        elif late:
+            log.info("camera %s: event %d started (%s, rule %d); its snapshot is not decoded "
+                     "after %.0f ms: the start goes without it", self.camera, row["id"],
+                     box.class_name, work.rule_id, self.start_wait * 1000)
+        else:
+            # Typically the worker joined mid-GOP: no IDR to decode from yet. The push
+            # shows the live still; the end makes the snapshot.
+            log.info("camera %s: event %d started (%s, rule %d) without a snapshot: %s",
+                     self.camera, row["id"], box.class_name, work.rule_id,
+                     "the frame did not decode" if work.snap else "no decodable GOP kept")
         dispatch.emit(dispatch.STARTED, row)
+        if late is not None and work.snap is not None:
+            await self._store_late(row["id"], late, work.snap.peak, began)
+
+    async def _store_late(self, event_id: int, decoding: asyncio.Future, shown: Peak,
+                          began: float) -> None:
+        self.late_snapshots += 1
+        jpeg = await decoding
+        self.start_decode_ms = (time.perf_counter() - began) * 1000
+        box = shown.box
+        if jpeg and await database_sync_to_async(store.set_snapshot)(
+                event_id, jpeg, box=[box.x, box.y, box.w, box.h],
+                frame_number=shown.frame_number):
+            self._shown[event_id] = shown
+        log.info("camera %s: event %d: start snapshot %s after %.0f ms", self.camera,
+                 event_id, "stored" if jpeg else "not decodable", self.start_decode_ms)
 
     async def _store_end(self, work: _Work) -> None:
         ev = work.event
         if ev.stored_id is None:
             return  # its start was never stored (logged there)
+        at_start = self._shown.pop(ev.stored_id, None)
         jpeg = None
-        # The row's box and frame are the snapshot's, so the drawn box is the one shown.
-        shown = work.snap.peak if work.snap else ev.peak
+        shown = at_start or ev.peak
+        if work.snap is not None and (at_start is None
+                                      or work.snap.peak.frame_number != at_start.frame_number):
+            jpeg = await self._decode(work.snap)
+            if jpeg:
+                shown = work.snap.peak
+        # The row's box and frame are the snapshot's, so the drawn box is the one shown;
+        # without a new JPEG the start's file (if any) stays.
         box = (shown.box.x, shown.box.y, shown.box.w, shown.box.h)
-        if work.snap is not None:
-            jpeg = await asyncio.to_thread(event_snapshot, work.snap.gop, shown.frame_number,
-                                           box)
         row = await database_sync_to_async(store.finish_event)(
             ev.stored_id, ended_at=camera_to_wall(ev.last_seen),
             class_name=ev.peak.box.class_name, peak_confidence=ev.peak.box.confidence,
@@ -216,7 +276,8 @@ class EventPart:
             return  # deleted meanwhile
         self.ended += 1
         log.info("camera %s: event %d ended (snapshot %s, recording %s)", self.camera,
-                 row["id"], "yes" if jpeg else "none", row["recording"])
+                 row["id"], "peak frame" if jpeg else ("start frame" if at_start else "none"),
+                 row["recording"])
         dispatch.emit(dispatch.ENDED, row)
 
     # --- RPC ------------------------------------------------------------------------------
@@ -241,7 +302,11 @@ class EventPart:
     def status(self) -> dict[str, Any]:
         return {"event_rules": {"rules": len(self.trackers), "started": self.started,
                            "ended": self.ended, "failed": self.failed,
-                           "open": sum(t.open is not None for t in self.trackers.values())}}
+                           "open": sum(t.open is not None for t in self.trackers.values()),
+                           "snapshot_decodes": self.decodes,
+                           "late_start_snapshots": self.late_snapshots,
+                           "start_decode_ms": (None if self.start_decode_ms is None
+                                               else round(self.start_decode_ms, 1))}}
 
     def summary(self) -> dict[str, Any]:
         return {}

@@ -405,6 +405,10 @@ PETCAM_EVENT_RULES_REFRESH_SECONDS = float(
 # (events/retention.py, `manage.py purge_events`; 0: for ever). Clips are recordings:
 # their own retention (PETCAM_RETENTION_*) applies, the event keeps its snapshot.
 PETCAM_EVENT_RETENTION_DAYS = float(os.environ.get("PETCAM_EVENT_RETENTION_DAYS", "30"))
+# The start hooks (push, MQTT, webhooks) wait at most this for the start snapshot; a
+# later one is stored when done and the start's messages go without it.
+PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS = float(
+    os.environ.get("PETCAM_EVENT_START_SNAPSHOT_WAIT_SECONDS", "0.75"))
 PETCAM_DETECTION_CLASSES = [c.strip() for c in os.environ.get(
     "PETCAM_DETECTION_CLASSES", "").split(",") if c.strip()]
 # Event rules' webhooks (events/webhooks.py): attempts, first wait (doubles), per-request

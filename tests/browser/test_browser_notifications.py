@@ -3,14 +3,17 @@ the site's Content-Security-Policy: a device subscribed through the API shows in
 list and its Remove button deletes it; "Notify this device" asks for permission and
 either subscribes this browser (the API then lists it as this one) or, where the browser
 has no push service (headless Chromium refuses: "permission denied"), says so on the page.
-Then a push message delivered to the site's service worker through DevTools shows a
-notification with the title, body, the event's link and the camera's picture (fetched
-with the session, as a data: URL). The push protocol itself (VAPID, aes128gcm) is tested
-against a local push service (tests/unit/test_event_push.py, tests/integration/
-test_push_live.py)."""
+Then a real event of the simulator's pet is made (a rule, its event with the start
+snapshot), and the push message petcam sends for it (events/push.payload), delivered to
+the site's service worker through DevTools, shows a notification with the title, body,
+the event's link and the event's own snapshot (fetched with the session, as a data: URL
+holding exactly the snapshot's bytes). The push protocol itself (VAPID, aes128gcm) is
+tested against a local push service (tests/unit/test_event_push.py, tests/integration/
+test_push_live.py, test_event_delivery_e2e.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -19,6 +22,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
 
+from events.push import payload as push_payload
 from events.webpush import b64url, public_bytes
 from tests.browser.test_browser_csp import Watch, browser, log_in, open_context, site  # noqa: F401
 from tests.support.processes import wait_for
@@ -75,8 +79,24 @@ def test_notifications_section(site, browser):  # noqa: F811
         page.wait_for_timeout(300)
         assert not watch.problems, watch.problems  # no JS error or CSP refusal meanwhile
 
-        # The service worker's push handler, with a message delivered through DevTools
-        # (what a push service would hand the browser, already decrypted).
+        # An event of the pet, with its snapshot; once it ended its picture stays put.
+        rule = site.call("POST", "/api/event-rules/", {
+            "camera": "default", "name": "notify", "classes": ["cat"], "cooldown_seconds": 0})
+        assert rule.status == 201, rule.body
+        rule_id = rule.json()["id"]
+        try:
+            event_id = wait_for(lambda: site.call(
+                "GET", f"/api/events/?rule={rule_id}").json()["results"], 30,
+                "the rule's event")[-1]["id"]
+        finally:
+            site.call("DELETE", f"/api/event-rules/{rule_id}/")  # ends its open event
+        event = wait_for(lambda: (e := site.call("GET", f"/api/events/{event_id}/").json())
+                         ["ended_at"] and e, 30, "the event to end")
+        jpeg = site.call("GET", event["snapshot_url"])
+        assert jpeg.status == 200 and jpeg.headers["Content-Type"] == "image/jpeg"
+
+        # The service worker's push handler, with petcam's message for that event delivered
+        # through DevTools (what a push service would hand the browser, decrypted).
         cdp = context.new_cdp_session(page)
         registrations: list[dict] = []
         cdp.on("ServiceWorker.workerRegistrationUpdated",
@@ -84,20 +104,23 @@ def test_notifications_section(site, browser):  # noqa: F811
         cdp.send("ServiceWorker.enable")
         page.evaluate("navigator.serviceWorker.ready.then(() => true)")
         (reg,) = [r for r in registrations if r["scopeURL"] == site.base + "/"][:1]
-        payload = {"title": "Cat in the camera", "body": "Seen at 12:00:00 UTC (91 % sure)",
-                   "image": "/api/cameras/default/still/", "url": "/events/#event-7",
-                   "tag": "petcam-event-7"}
+        payload = push_payload(event, "camera")
+        assert payload["image"] == event["snapshot_url"]
         cdp.send("ServiceWorker.deliverPushMessage", {
             "origin": site.base, "registrationId": reg["registrationId"],
             "data": json.dumps(payload)})
         shown = wait_for(lambda: page.evaluate("""async () => {
             const list = await (await navigator.serviceWorker.ready).getNotifications();
             return list.length ? list.map((n) => ({title: n.title, body: n.body, tag: n.tag,
-              url: n.data && n.data.url, image: (n.image || "").slice(0, 23)})) : null;
+              url: n.data && n.data.url, image: n.image || ""})) : null;
         }"""), 20, "the service worker's notification", interval=0.3)
-        assert shown == [{"title": payload["title"], "body": payload["body"],
-                          "tag": "petcam-event-7", "url": "/events/#event-7",
-                          "image": "data:image/jpeg;base64,"}], shown
+        assert len(shown) == 1, shown
+        image = shown[0].pop("image")
+        assert shown == [{"title": "Cat in the camera", "body": payload["body"],
+                          "tag": f"petcam-event-{event['id']}",
+                          "url": f"/events/#event-{event['id']}"}], shown
+        assert image.startswith("data:image/jpeg;base64,"), image[:40]
+        assert base64.b64decode(image.split(",", 1)[1]) == jpeg.body  # the event's picture
     finally:
         context.close()
         for row in site.call("GET", "/api/push/subscriptions/").json()["results"]:

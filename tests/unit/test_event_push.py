@@ -77,6 +77,19 @@ def test_push_arrives_signed_and_decryptable(world, service):
     assert len(sub.received) == 1
 
 
+def test_the_notification_shows_the_events_snapshot(world, service):
+    """An event stored with its start snapshot: the push points at it (the live still is
+    only the fallback of an event without one, above) and a click opens the event."""
+    sub = service.subscribe()
+    subscribe(world["viewer"], sub)
+    ev = Event.objects.create(camera="default", class_name="cat", peak_confidence=0.9,
+                              started_at=datetime.now(UTC), snapshot="events/x/1.jpg")
+    asyncio.run(push.notify("started", ev.to_api()))
+    (data,) = sub.received
+    assert data["image"] == f"/api/events/{ev.pk}/snapshot/"
+    assert data["url"] == f"/events/#event-{ev.pk}" and data["event"] == ev.pk
+
+
 def test_gone_subscription_is_deleted(world, service):
     sub = service.subscribe()
     sub.status = 410

@@ -1,7 +1,10 @@
 """The events part of the media worker, in-process with a real hub and x264 units:
 rules from the database become trackers; detections published with the frames make an
-Event row at the start and, at the end, its snapshot and end; a rule switched off ends
-its open event; the live still for the zone editor."""
+Event row at the start with the start frame's snapshot (before the start hooks run) and,
+at the end, the peak's snapshot (decoded only if it is another frame) and the end; a
+start snapshot slower than the hooks' wait is stored after them; a worker that joined
+mid-GOP starts the event without a snapshot and makes it at the end;
+a rule switched off ends its open event; the live still for the zone editor."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import time
 import av
 import pytest
 
+from events import dispatch
 from events.models import Event, EventRule
 from events.worker_part import EventPart
 from streaming.media.hub import Hub
@@ -20,6 +24,29 @@ from streaming.media.shm.layout import Detection, DetectionResult
 from streaming.media.types import CameraConfig
 from streaming.worker.registry import CameraContext
 from tests.support.recordings import camera_units
+
+hooked: list[tuple[str, dict, bytes | None]] = []  # (kind, event, snapshot file then)
+
+
+async def record_hook(kind: str, event: dict) -> None:
+    """A start/end hook: what it is handed, and the snapshot file as it is at that moment."""
+    jpeg = None
+    if event["snapshot_url"]:
+        jpeg = await asyncio.to_thread(lambda: Event.objects.get(pk=event["id"]).snapshot.read())
+    hooked.append((kind, event, jpeg))
+
+
+@pytest.fixture
+def hooks():
+    hooked.clear()
+    dispatch.register_handler("test-record", f"{__name__}:record_hook")
+    yield hooked
+    dispatch.unregister_handler("test-record")
+
+
+def width_of(jpeg: bytes) -> int:
+    with av.open(io.BytesIO(jpeg)) as container:
+        return next(container.decode(video=0)).width
 
 
 @pytest.fixture
@@ -61,7 +88,7 @@ async def until(predicate, timeout: float = 5.0):
     raise AssertionError("timed out")
 
 
-def test_detections_become_an_event_with_snapshot(part):
+def test_detections_become_an_event_with_snapshot(part, hooks):
     rule = EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
     units = camera_units(n=30, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
     confidences = [0.0] * 3 + [0.7, 0.9, 0.8] + [0.5] * 6 + [0.0] * 18  # peak: frame 5
@@ -85,8 +112,88 @@ def test_detections_become_an_event_with_snapshot(part):
         assert next(container.decode(video=0)).width == 320
     with av.open(io.BytesIO(base64.b64decode(still["jpeg"]))) as container:
         assert next(container.decode(video=0)).height == 240
-    assert part.status()["event_rules"] == {"rules": 1, "started": 1, "ended": 1,
-                                            "failed": 0, "open": 0}
+    status = part.status()["event_rules"]
+    assert status.pop("start_decode_ms") > 0
+    assert status == {"rules": 1, "started": 1, "ended": 1, "failed": 0, "open": 0,
+                      "snapshot_decodes": 2, "late_start_snapshots": 0}
+    # The start hook already had the event's own picture: the triggering frame's.
+    (start_kind, start, start_jpeg), (end_kind, end, end_jpeg) = hooks
+    assert (start_kind, end_kind) == ("started", "ended")
+    assert start["snapshot_url"] == f"/api/events/{ev.pk}/snapshot/"
+    assert start["frame_number"] == units[3].frame_number and start["ended_at"] is None
+    assert width_of(start_jpeg) == 320
+    assert end["frame_number"] == units[4].frame_number and end_jpeg != start_jpeg
+
+
+def test_a_peak_on_the_start_frame_is_decoded_once(part, hooks):
+    EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=20, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+    confidences = [0.0] * 2 + [0.95, 0.7, 0.8] + [0.0] * 15  # peak: the start, frame 2
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        await part.stop()
+        return ev
+
+    ev = asyncio.run(main())
+    assert ev.frame_number == units[2].frame_number
+    assert part.status()["event_rules"]["snapshot_decodes"] == 1
+    (_, start, start_jpeg), (_, end, end_jpeg) = hooks
+    assert start_jpeg == end_jpeg == ev.snapshot.read()
+
+
+def test_a_slow_start_snapshot_does_not_hold_the_start_hooks(part, hooks, caplog):
+    part.start_wait = 0.0  # every decode is late
+    EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=20, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+    confidences = [0.0] * 2 + [0.95, 0.7, 0.8] + [0.0] * 15  # peak: the start, frame 2
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        opened = await until(lambda: Event.objects.exclude(snapshot="").first())
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        await part.stop()
+        return opened, ev
+
+    with caplog.at_level("INFO", logger="petcam.events"):
+        opened, ev = asyncio.run(main())
+    (_, start, start_jpeg), (_, end, end_jpeg) = hooks
+    assert start["snapshot_url"] is None and start_jpeg is None  # the hooks did not wait
+    assert "its snapshot is not decoded after 0 ms" in caplog.text
+    assert "start snapshot stored after" in caplog.text
+    assert opened.frame_number == units[2].frame_number  # stored on the row after the start
+    assert end_jpeg == ev.snapshot.read() and width_of(end_jpeg) == 320
+    status = part.status()["event_rules"]
+    assert status["late_start_snapshots"] == 1 and status["snapshot_decodes"] == 1
+
+
+def test_joined_mid_gop_the_start_has_no_snapshot_the_end_has(part, hooks, caplog):
+    EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=30, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+    units = units[5:]  # the worker came up in the middle of the first GOP
+    confidences = [0.9] * 15 + [0.0] * 10  # seen before and after the next IDR
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        await part.stop()
+        return ev
+
+    with caplog.at_level("INFO", logger="petcam.events"):
+        ev = asyncio.run(main())
+    (_, start, start_jpeg), (_, end, end_jpeg) = hooks
+    assert start["snapshot_url"] is None and start_jpeg is None
+    assert "without a snapshot: no decodable GOP kept" in caplog.text
+    assert end["snapshot_url"] and width_of(end_jpeg) == 320
+    assert ev.frame_number >= units[10].frame_number  # a frame of the decodable GOP
+    assert part.status()["event_rules"]["snapshot_decodes"] == 1
 
 
 def test_a_rule_switched_off_ends_its_open_event(part):

@@ -45,10 +45,11 @@ self.addEventListener("fetch", (event) => {
 });
 
 /* Phone notifications (events/push.py sends one per event start, encrypted for this
- * browser): {title, body, image, url, tag}. The image is the camera's live picture at the
- * start, behind the login: fetched here with the session's cookie and shown as a data:
- * URL (the notification's own image fetch would carry no cookie). Only same-site paths
- * are followed. */
+ * browser): {title, body, image, url, tag}. The image is the event's snapshot (or the
+ * camera's live picture when the event has none yet), behind the login: fetched here
+ * with the session's cookie and shown as a data: URL (the notification's own image fetch
+ * would carry no cookie); a click opens url, the event on the events page. Only
+ * same-site paths are followed. */
 function sitePath(value) {
   return typeof value === "string" && value.startsWith("/") && !value.startsWith("//") ? value : null;
 }
