@@ -79,6 +79,7 @@ class EventPart:
         self._shown: dict[int, Peak] = {}  # event id -> detection its start snapshot shows
         self._queue: asyncio.Queue[_Work] = asyncio.Queue()
         self._tasks: list[asyncio.Task] = []
+        self._stopping = False  # set by stop(): no new event after it
         self.started = self.ended = self.failed = 0
         self.decodes = 0  # snapshot decodes (at most two per event)
         self.late_snapshots = 0  # start snapshots the start hooks did not wait for
@@ -94,6 +95,14 @@ class EventPart:
                        loop.create_task(self._writer(), name=f"event-writer-{self.camera}")]
 
     async def stop(self) -> None:
+        # No new event from here: the rules' reload and tick stop, and detections that
+        # still arrive while the worker stops are not fed to the rules (else a new event
+        # would start after the open one ended, and be left open).
+        *rule_tasks, writer = self._tasks or [None]
+        for task in rule_tasks:
+            task.cancel()
+        await asyncio.gather(*rule_tasks, return_exceptions=True)
+        self._stopping = True
         # Open events end where they were last seen: their rows get an end and a snapshot.
         for rule_id, tracker in self.trackers.items():
             if tracker.open is not None:
@@ -101,9 +110,9 @@ class EventPart:
                 tracker.open = None
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._queue.join(), 10)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if writer is not None:
+            writer.cancel()
+            await asyncio.gather(writer, return_exceptions=True)
 
     # --- rules ----------------------------------------------------------------------------
 
@@ -141,7 +150,7 @@ class EventPart:
     # --- detections (on the loop) ---------------------------------------------------------
 
     def on_detection(self, result: DetectionResult) -> None:
-        if not self.trackers:
+        if not self.trackers or self._stopping:
             return
         width, height = self.frame_size()
         if not width or not height:

@@ -221,3 +221,28 @@ def test_still_without_a_picture(part):
     with pytest.raises(MediaError) as caught:
         asyncio.run(part.ops["events.still"]({}))
     assert caught.value.code == "no_picture"
+
+
+def test_detections_during_the_stop_start_no_new_event(part, hooks):
+    """The stop ends the open event; a detection that still arrives while the worker stops
+    (the camera goes on) must not open a second one that nobody ends."""
+    EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
+    units = camera_units(n=20, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
+
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units[:6], [0.0, 0.0, 0.9, 0.9, 0.9, 0.9])
+        await until(lambda: Event.objects.exists())
+        stopping = asyncio.ensure_future(part.stop())
+        await asyncio.sleep(0)  # the stop has begun: the open event is ending
+        for au in units[6:]:
+            part.hub.publish(au)
+            part.on_detection(result(au, 0.9))
+            await asyncio.sleep(0.01)
+        await stopping
+
+    asyncio.run(main())
+    events = list(Event.objects.all())
+    assert len(events) == 1 and events[0].ended_at is not None, events
+    assert [kind for kind, _, _ in hooks] == ["started", "ended"]
