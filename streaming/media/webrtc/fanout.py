@@ -31,9 +31,10 @@ import logging
 import os
 import socket
 import struct
+import time
 from collections import deque
 
-from aiortc import RTCRtpSender, clock
+from aiortc import RTCRtpSender
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpsender import random_sequence_number
@@ -57,6 +58,17 @@ PACE_BURST = 16  # packets (~20 KB) back to back at most within a paced frame
 PACE_SPREAD = 0.8  # of the frame interval: a paced frame's last burst leaves by then
 DEFAULT_INTERVAL = 1 / 30  # s, until two live frames' camera stamps tell the cadence
 MAX_INTERVAL = 0.1  # s: a slow camera's IDR is still spread over at most 80 ms
+
+
+NTP_UNIX_OFFSET = 2208988800  # s from NTP's epoch (1900) to Unix's (1970)
+
+
+def ntp_now() -> int:
+    """What aiortc's clock.current_ntp_time() gives (64-bit NTP time of the wall clock),
+    from one time.time() read rather than through datetime (~10 Python calls, 4 % of the
+    worker at 10 viewers: it runs per viewer per burst)."""
+    now = time.time()
+    return ((int(now) + NTP_UNIX_OFFSET) << 32) | int((now % 1) * 4294967296)
 
 
 def pace_schedule(count: int, interval: float = DEFAULT_INTERVAL, *, above: int = PACE_ABOVE,
@@ -183,7 +195,7 @@ class LeanSender:
             if not payloads:
                 continue
             timestamp = (self.rtp_origin + pts) & 0xFFFFFFFF
-            ntp = clock.current_ntp_time()  # once per frame, not twice per packet
+            ntp = ntp_now()  # once per frame, not twice per packet
             count = len(payloads)
             # Live frames, and a backlog after a stall (which the track spaces by its
             # catch-up rate, but each IDR would still leave as one burst) are paced; a
@@ -201,7 +213,7 @@ class LeanSender:
                     # later), but never less than half a step after the previous burst:
                     # catching up must not rebuild the burst pacing is there to split.
                     await asyncio.sleep(max(started + offset - loop.time(), gap))
-                    ntp = clock.current_ntp_time()
+                    ntp = ntp_now()
                 extensions = HeaderExtensions(abs_send_time=(ntp >> 14) & 0x00FFFFFF,
                                               mid=internals.mid)
                 if not start:
