@@ -54,6 +54,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -243,6 +244,46 @@ petcam-clip: {{
 
     def stop(self) -> None:
         self.proc.stop()
+
+
+RMEM = ("/proc/sys/net/core/rmem_default", "/proc/sys/net/core/rmem_max")
+
+
+@contextlib.contextmanager
+def socket_buffers_by_default(size: int):
+    """Sockets made inside get a `size`-byte receive buffer unless they ask for one
+    (net.core.rmem_default, raised with rmem_max if that is lower; both put back on
+    leaving). For Janus's streaming input: it asks for none, so it gets the kernel's
+    default, 208 KiB, less than one IDR of the clip. The window is Janus's start only
+    (its mountpoint socket is made then), so other sockets on the machine are not
+    affected beyond those seconds. `size` 0: nothing changed."""
+    if not size:
+        yield None
+        return
+    saved = [int(Path(p).read_text()) for p in RMEM]
+    try:
+        Path(RMEM[1]).write_text(str(max(size, saved[1])))
+        Path(RMEM[0]).write_text(str(size))
+    except OSError as exc:  # not root, or /proc/sys read-only in a container
+        yield f"could not raise net.core.rmem_default to {size}: {exc}"
+        return
+    try:
+        yield None
+    finally:
+        Path(RMEM[0]).write_text(str(saved[0]))
+        Path(RMEM[1]).write_text(str(saved[1]))
+
+
+def udp_receive_buffer(port: int) -> int | None:
+    """The receive buffer (bytes, as the kernel counts them: twice what was asked) of
+    the UDP socket bound to `port` on 127.0.0.1, from `ss`; None if not found."""
+    try:
+        out = subprocess.run(["ss", "-uanmH", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"\brb(\d+)", out)
+    return int(found.group(1)) if found else None
 
 
 def _child_pid(wrapper: int, name: str) -> int:
@@ -458,7 +499,11 @@ def run(args) -> dict:
         rtp_port = pick_free_port()
         log_dir = tmp / "logs"
         log_dir.mkdir()
-        janus = pinned(args.server_core, lambda: Janus(tmp / "janus", log_dir, rtp_port))
+        with socket_buffers_by_default(args.janus_input_rcvbuf) as refused:
+            janus = pinned(args.server_core, lambda: Janus(tmp / "janus", log_dir, rtp_port))
+        if refused:
+            notes.append(refused)
+        args.janus_input_rb = udp_receive_buffer(rtp_port)
         pin_all_threads(janus.pid, args.server_core)
         servers["janus"] = janus.pid
         ffmpeg = Proc("ffmpeg", [
@@ -579,6 +624,8 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
                    "batch_send": args.batch_send,
+                   "janus_input_rcvbuf_asked": args.janus_input_rcvbuf,
+                   "janus_input_rcvbuf_kernel": getattr(args, "janus_input_rb", None),
                    "receiver_nice": args.receiver_nice, "receiver_fifo": args.receiver_fifo,
                    "read_every_ms": args.read_every_ms,
                    "feed_mbits": args.feed_mbits,
@@ -608,6 +655,12 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=10)
     ap.add_argument("--feed-mbits", type=float, default=FEED_MBITS,
                     help="pace ffmpeg's RTP to Janus at this rate (0: each frame one burst)")
+    ap.add_argument("--janus-input-rcvbuf", type=int, default=4 * 2**20,
+                    help="bytes of receive buffer Janus's RTP input socket gets (it asks "
+                         "for none: net.core.rmem_default is raised to this while Janus "
+                         "starts, then put back); petcam's input is shared memory, which "
+                         "holds seconds of video. 0: the kernel's default (208 KiB, less "
+                         "than one IDR)")
     ap.add_argument("--batch-send", choices=["on", "off", "both"], default="on",
                     help="PETCAM_BATCH_SEND (both: a petcam sending a burst per sendmmsg "
                          "and one sending a sendto per packet, in the run)")

@@ -9,11 +9,20 @@ sender stays aiortc's: DTLS/SRTP keys, RTCP sender reports (fed the same
 counters), NACK handling (answered from our history), stop().
 
 Per frame: the payloads come from the shared packetizer (packetized once for
-all viewers); the RTP header up to the sequence number is built once with
-aiortc's own serializer (so the header extensions are exactly what aiortc
-negotiated and would write, mid and abs-send-time with one clock read); then
-per packet only the first four header bytes, SRTP protect, and one sendto on
-the ICE-selected pair's UDP socket. A frame of more than PACE_ABOVE packets
+all viewers); the RTP header is built once per burst with aiortc's own
+serializer (so the header extensions are exactly what aiortc negotiated and
+would write, mid and abs-send-time with one clock read). Then, per burst
+(PETCAM_BATCH_SEND, the default): each packet is written into a slot of a
+buffer kept per viewer (header, its first four bytes, payload), SRTP-protected
+there in place by libsrtp's C call, and the whole burst leaves in one
+sendmmsg(2) on the ICE-selected pair's UDP socket (udp_batch: ctypes, no
+compiled code; the message and iovec arrays are built once). Per packet no
+bytes object, no socket call: two slice copies, a pack_into, the C protect.
+What a full socket buffer leaves unsent goes to asyncio's queue in order (as
+with a sendto that would block); after any other sendmmsg error, or where
+there is no sendmmsg, the per-packet path: a bytes object per packet and one
+sendto each (the path with PETCAM_BATCH_SEND=0). A relayed (TURN) pair goes
+through aioice either way. A frame of more than PACE_ABOVE packets
 (an IDR; live, or in a backlog after a stall, but not in a replayed GOP that
 a new viewer waits on) leaves in bursts of at most PACE_BURST spread over
 most of a frame interval (PETCAM_PACING, pace_schedule), so it does not overflow a
