@@ -7,6 +7,7 @@ resume from (never an exception), other errors are raised with nothing sent.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
@@ -15,7 +16,7 @@ import struct
 import pytest
 
 from streaming.media.webrtc import udp_batch
-from streaming.media.webrtc.udp_batch import SLOT_SIZE, DatagramBatch
+from streaming.media.webrtc.udp_batch import SLOT_SIZE, DatagramBatch, send_or_queue
 
 pytestmark = pytest.mark.skipif(not udp_batch.available(), reason="no sendmmsg in libc")
 
@@ -85,12 +86,16 @@ def test_slots_are_reused_for_the_next_burst(pair):
 
 
 @pytest.fixture
-def full_pair():
+def full_pair(tmp_path):
     """A connected datagram pair whose sender's buffer holds only a few datagrams
     (AF_UNIX: the kernel charges a datagram to the sender until the peer reads it, so
     a peer that does not read makes the sender's buffer fill, as a busy UDP socket's
-    does; UDP on loopback would rather drop at the receiver)."""
-    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    does; UDP on loopback would rather drop at the receiver). Named, so that asyncio
+    sees a peer address."""
+    b = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    b.bind(str(tmp_path / "peer"))
+    a = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    a.connect(str(tmp_path / "peer"))
     a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     a.setblocking(False)
     b.settimeout(2)
@@ -195,3 +200,41 @@ def test_slot_ranges_are_checked(pair):
         batch.send(sender.fileno(), 3, first=2)
     with pytest.raises(ValueError):
         DatagramBatch(receiver.getsockname(), socket.AF_INET, slots=0)
+
+
+def test_send_or_queue_hands_what_the_kernel_left_to_asyncio_in_order(full_pair):
+    """The lean sender's way with a full buffer: the kernel takes what fits, asyncio's
+    transport queues the rest (counted) and sends it once the peer reads; the peer gets
+    every datagram once, in order, byte for byte. While asyncio still queues, a next
+    burst goes behind it, not past it."""
+    a, b = full_pair
+
+    async def run() -> tuple[list[tuple[int, int]], list[bytes], list[bytes]]:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(asyncio.DatagramProtocol, sock=a)
+        batch = DatagramBatch(None, socket.AF_UNIX, slots=64)
+        bursts = [distinct(64), distinct(64)]
+        results, arrived = [], []
+        for burst in bursts:
+            fill(batch, burst)
+            sent, queued, error = send_or_queue(batch, 64, a.fileno(), transport, None)
+            assert error is None
+            results.append((sent, queued))
+            # The peer reads what arrived (the kernel has room again) before asyncio had
+            # a turn to send its queue: the next burst must still not overtake it.
+            arrived += receive(b, sent)
+        b.setblocking(False)
+        deadline = loop.time() + 5
+        while len(arrived) < 128 and loop.time() < deadline:
+            try:
+                arrived.append(b.recv(2048))
+            except BlockingIOError:
+                await asyncio.sleep(0.001)  # asyncio sends what it queued
+        transport.close()
+        return results, arrived, bursts[0] + bursts[1]
+
+    results, arrived, expected = asyncio.run(run())
+    (sent1, queued1), (sent2, queued2) = results
+    assert 0 < sent1 < 64 and sent1 + queued1 == 64  # the kernel took some, asyncio the rest
+    assert (sent2, queued2) == (0, 64)  # asyncio was still queueing: all behind it
+    assert arrived == expected

@@ -342,10 +342,9 @@ class LeanSender:
         asyncio's queue, in order (as _sendto_each does; counted in fallback_sends); after
         any other sendmmsg error the rest goes per packet (_sendto_each: each datagram's
         own error dropped and logged, as asyncio would)."""
-        sent, error = 0, None
-        if not transport.get_write_buffer_size():  # else an earlier chunk queued: keep order
-            sent, error = batch.send_all(fd, count)
-            self.batch_calls += 1
+        sent, queued, error = udp_batch.send_or_queue(batch, count, fd, transport, addr)
+        self.batch_calls += 1
+        self.fallback_sends += queued
         if error is not None:
             self.batch_failures += 1
             if error.errno in (errno.ENOSYS, errno.EPERM, errno.EOPNOTSUPP):
@@ -353,11 +352,6 @@ class LeanSender:
             log.debug("viewer sendmmsg to %s failed: %s; sending per packet", addr, error)
             self._sendto_each([batch.datagram(i) for i in range(sent, count)], sock,
                               transport, addr)
-            return
-        if sent < count:
-            self.fallback_sends += count - sent
-            for i in range(sent, count):
-                transport.sendto(batch.datagram(i), addr)
 
     def _batch_for(self, sock: socket.socket, addr, srtp: compat.InPlaceSrtp
                    ) -> DatagramBatch | None:

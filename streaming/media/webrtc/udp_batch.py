@@ -17,6 +17,7 @@ caller keeps one sendto per datagram.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import errno
 import os
@@ -148,3 +149,21 @@ class DatagramBatch:
                 break
             sent += took
         return sent, None
+
+
+def send_or_queue(batch: DatagramBatch, count: int, fd: int,
+                  transport: asyncio.DatagramTransport, addr) -> tuple[int, int, OSError | None]:
+    """Slots 0..count-1 out through `fd` (the socket under `transport`) in order: by
+    sendmmsg while the kernel takes them; what a full buffer leaves (or everything, when
+    asyncio is already queueing on that socket) to `transport.sendto`, which queues it
+    in order and sends when there is room, as after a sendto that would block.
+    (sent by sendmmsg, queued, the error that stopped sendmmsg otherwise: then the slots
+    from `sent` on are neither sent nor queued: the caller's to send another way)."""
+    sent = 0
+    if not transport.get_write_buffer_size():
+        sent, error = batch.send_all(fd, count)
+        if error is not None:
+            return sent, 0, error
+    for i in range(sent, count):
+        transport.sendto(batch.datagram(i), addr)
+    return sent, count - sent, None
