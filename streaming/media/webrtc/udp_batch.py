@@ -43,6 +43,9 @@ class MMsgHdr(ctypes.Structure):
     _fields_ = [("msg_hdr", MsgHdr), ("msg_len", ctypes.c_uint)]
 
 
+_MMSGHDR_SIZE = ctypes.sizeof(MMsgHdr)
+
+
 def _load_sendmmsg():
     try:
         libc = ctypes.CDLL(None, use_errno=True)
@@ -127,7 +130,7 @@ class DatagramBatch:
         any other failure raises OSError, with nothing of it sent."""
         if first < 0 or count < 0 or first + count > self.slots:
             raise ValueError(f"slots {first}..{first + count - 1} of {self.slots}")
-        sent = _SENDMMSG(fd, self._msgs_address + first * ctypes.sizeof(MMsgHdr), count, 0)
+        sent = _SENDMMSG(fd, self._msgs_address + first * _MMSGHDR_SIZE, count, 0)
         if sent >= 0:
             return sent
         code = ctypes.get_errno()
