@@ -324,7 +324,11 @@ class LeanSender:
             buffer[at + size:at + n] = payload
             length[0] = n
             if c_protect(handle, pointers[slot], length):
-                srtp.protect_bytes(bytes(buffer[at:at + n]))  # raises pylibsrtp's error for it
+                # pylibsrtp's own call on the clear packet (the slot may be half done):
+                # it raises libsrtp's error, or returns the packet protected after all.
+                data = srtp.protect_bytes(buffer[at:at + 4].tobytes() + header[4:] + payload)
+                buffer[at:at + len(data)] = data
+                length[0] = len(data)
             n = length[0]
             lengths[slot] = n
             octets += n
