@@ -32,6 +32,8 @@ class IoVec(ctypes.Structure):
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
 
 
+# struct msghdr as Linux lays it out (glibc; musl's int fields plus padding are the same
+# bytes on 64-bit little-endian machines).
 class MsgHdr(ctypes.Structure):
     _fields_ = [("msg_name", ctypes.c_void_p), ("msg_namelen", ctypes.c_uint32),
                 ("msg_iov", ctypes.POINTER(IoVec)), ("msg_iovlen", ctypes.c_size_t),
