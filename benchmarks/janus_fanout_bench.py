@@ -39,6 +39,9 @@ embedded site and camera replaying the clip, side by side in the run; with
 SCHED_FIFO with `--receiver-fifo` so they really do on a loaded machine) the
 drops at their sockets show what a burst does to a small buffer.
 
+Batched sends (`--batch-send both`): a second petcam with PETCAM_BATCH_SEND=0 (one
+sendto per packet rather than a sendmmsg per burst), likewise side by side.
+
 Per row: server CPU (% of one core), RSS, per viewer: complete frames / frames
 the source sent in the window (fps x window), payload bitrate vs the clip's,
 packet loss (sequence gaps); CPU ratio petcam / Janus per count; targets of
@@ -51,6 +54,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -242,6 +246,46 @@ petcam-clip: {{
         self.proc.stop()
 
 
+RMEM = ("/proc/sys/net/core/rmem_default", "/proc/sys/net/core/rmem_max")
+
+
+@contextlib.contextmanager
+def socket_buffers_by_default(size: int):
+    """Sockets made inside get a `size`-byte receive buffer unless they ask for one
+    (net.core.rmem_default, raised with rmem_max if that is lower; both put back on
+    leaving). For Janus's streaming input: it asks for none, so it gets the kernel's
+    default, 208 KiB, less than one IDR of the clip. The window is Janus's start only
+    (its mountpoint socket is made then), so other sockets on the machine are not
+    affected beyond those seconds. `size` 0: nothing changed."""
+    if not size:
+        yield None
+        return
+    saved = [int(Path(p).read_text()) for p in RMEM]
+    try:
+        Path(RMEM[1]).write_text(str(max(size, saved[1])))
+        Path(RMEM[0]).write_text(str(size))
+    except OSError as exc:  # not root, or /proc/sys read-only in a container
+        yield f"could not raise net.core.rmem_default to {size}: {exc}"
+        return
+    try:
+        yield None
+    finally:
+        Path(RMEM[0]).write_text(str(saved[0]))
+        Path(RMEM[1]).write_text(str(saved[1]))
+
+
+def udp_receive_buffer(port: int) -> int | None:
+    """The receive buffer (bytes, as the kernel counts them: twice what was asked) of
+    the UDP socket bound to `port` on 127.0.0.1, from `ss`; None if not found."""
+    try:
+        out = subprocess.run(["ss", "-uanmH", f"sport = :{port}"], capture_output=True,
+                             text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"\brb(\d+)", out)
+    return int(found.group(1)) if found else None
+
+
 def _child_pid(wrapper: int, name: str) -> int:
     """The pid of `name` under GNU timeout's wrapper process (the one to measure)."""
     for _ in range(50):
@@ -382,13 +426,13 @@ def measure(name: str, pid: int, other_pids: list[int], pool: ClientPool, n: int
     return row
 
 
-def start_petcam(args, clip_path: Path, pacing: bool) -> tuple[Stack, int]:
-    """An embedded petcam (its own simulator replaying the clip into its own segment),
-    pinned to the server core; (stack, worker pid)."""
+def start_petcam(args, clip_path: Path, settings: dict[str, str]) -> tuple[Stack, int]:
+    """An embedded petcam (its own simulator replaying the clip into its own segment)
+    with these settings in its environment, pinned to the server core; (stack, worker
+    pid)."""
     stack = Stack(mode="inprocess", width=args.width, height=args.height, fps=args.fps,
                   bitrate=args.bitrate, max_viewers=max(args.counts + [1]),
-                  extra_env={"PETCAM_PEER_SILENCE_TIMEOUT": "30",
-                             "PETCAM_PACING": "1" if pacing else "0"},
+                  extra_env={"PETCAM_PEER_SILENCE_TIMEOUT": "30", **settings},
                   keep_logs=args.keep_logs)
     stack.prepare()
     stack.simulator = Proc("camera", [
@@ -404,12 +448,17 @@ def start_petcam(args, clip_path: Path, pacing: bool) -> tuple[Stack, int]:
     return stack, pid
 
 
-def petcam_servers(pacing: str) -> dict[str, bool]:
-    """Server names -> PETCAM_PACING for --pacing on/off/both ("both": two petcams, the
-    same clip, side by side in the run)."""
+def petcam_servers(pacing: str, batch_send: str = "on") -> dict[str, dict[str, str]]:
+    """Server names -> their PETCAM_PACING and PETCAM_BATCH_SEND, for --pacing and
+    --batch-send on/off/both ("both": a second petcam with that setting off, the same
+    clip, side by side in the run)."""
+    servers = {"petcam": {"PETCAM_PACING": "0" if pacing == "off" else "1",
+                          "PETCAM_BATCH_SEND": "0" if batch_send == "off" else "1"}}
     if pacing == "both":
-        return {"petcam": True, "petcam-unpaced": False}
-    return {"petcam": pacing == "on"}
+        servers["petcam-unpaced"] = {**servers["petcam"], "PETCAM_PACING": "0"}
+    if batch_send == "both":
+        servers["petcam-sendto"] = {**servers["petcam"], "PETCAM_BATCH_SEND": "0"}
+    return servers
 
 
 def run(args) -> dict:
@@ -421,7 +470,10 @@ def run(args) -> dict:
     wanted = args.servers.split(",")
     if args.pacing == "both" and "petcam" in wanted and "petcam-unpaced" not in wanted:
         wanted.insert(wanted.index("petcam") + 1, "petcam-unpaced")
-    petcams = {k: v for k, v in petcam_servers(args.pacing).items() if k in wanted}
+    if args.batch_send == "both" and "petcam" in wanted and "petcam-sendto" not in wanted:
+        wanted.insert(wanted.index("petcam") + 1, "petcam-sendto")
+    petcams = {k: v for k, v in petcam_servers(args.pacing, args.batch_send).items()
+               if k in wanted}
     tmp = Path(tempfile.mkdtemp(prefix="petcam-janus-bench-"))
     stacks: dict[str, Stack] = {}
     janus = ffmpeg = None
@@ -439,15 +491,19 @@ def run(args) -> dict:
             signaling["rcvbuf"] = args.rcvbuf
         if args.read_every_ms:
             signaling["read_every"] = args.read_every_ms / 1000
-        for name, pacing in petcams.items():
-            stacks[name], servers[name] = start_petcam(args, clip_path, pacing)
+        for name, settings in petcams.items():
+            stacks[name], servers[name] = start_petcam(args, clip_path, settings)
             pools[name] = ClientPool({**signaling, "kind": "http", "base": stacks[name].base,
                                       "token": stacks[name].token}, args.client_procs,
                                      send_pli=False)
         rtp_port = pick_free_port()
         log_dir = tmp / "logs"
         log_dir.mkdir()
-        janus = pinned(args.server_core, lambda: Janus(tmp / "janus", log_dir, rtp_port))
+        with socket_buffers_by_default(args.janus_input_rcvbuf) as refused:
+            janus = pinned(args.server_core, lambda: Janus(tmp / "janus", log_dir, rtp_port))
+        if refused:
+            notes.append(refused)
+        args.janus_input_rb = udp_receive_buffer(rtp_port)
         pin_all_threads(janus.pid, args.server_core)
         servers["janus"] = janus.pid
         ffmpeg = Proc("ffmpeg", [
@@ -537,6 +593,13 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                         f"at full bitrate (got min {got}%, {row['kbps_min']} kbit/s)"] = (
                     got is not None and got >= TARGET_FRAMES and full
                     and row["connected"] == n)
+        sendto = find("petcam-sendto", n)
+        if p and sendto and n:
+            ratios[f"petcam_sendto_over_batch_send_cpu_{n}_viewers"] = round(
+                sendto["server_cpu_pct"] / max(p["server_cpu_pct"], 0.1), 2)
+            if j:
+                ratios[f"petcam_sendto_over_janus_cpu_{n}_viewers"] = round(
+                    sendto["server_cpu_pct"] / max(j["server_cpu_pct"], 0.1), 2)
         paced, unpaced = p, find("petcam-unpaced", n)
         if paced and unpaced and n:
             ratios[f"petcam_paced_over_unpaced_cpu_{n}_viewers"] = round(
@@ -560,6 +623,9 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "clip": clip, "window_s": args.seconds, "warmup_s": args.warmup,
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
+                   "batch_send": args.batch_send,
+                   "janus_input_rcvbuf_asked": args.janus_input_rcvbuf,
+                   "janus_input_rcvbuf_kernel": getattr(args, "janus_input_rb", None),
                    "receiver_nice": args.receiver_nice, "receiver_fifo": args.receiver_fifo,
                    "read_every_ms": args.read_every_ms,
                    "feed_mbits": args.feed_mbits,
@@ -589,6 +655,15 @@ def main() -> None:
     ap.add_argument("--clip-seconds", type=float, default=10)
     ap.add_argument("--feed-mbits", type=float, default=FEED_MBITS,
                     help="pace ffmpeg's RTP to Janus at this rate (0: each frame one burst)")
+    ap.add_argument("--janus-input-rcvbuf", type=int, default=4 * 2**20,
+                    help="bytes of receive buffer Janus's RTP input socket gets (it asks "
+                         "for none: net.core.rmem_default is raised to this while Janus "
+                         "starts, then put back); petcam's input is shared memory, which "
+                         "holds seconds of video. 0: the kernel's default (208 KiB, less "
+                         "than one IDR)")
+    ap.add_argument("--batch-send", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_BATCH_SEND (both: a petcam sending a burst per sendmmsg "
+                         "and one sending a sendto per packet, in the run)")
     ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
                     help="PETCAM_PACING (both: a paced and an unpaced petcam in the run)")
     ap.add_argument("--rcvbuf", type=int, default=0,

@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -355,14 +356,19 @@ def run(args) -> dict:
         pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.pacing]
         det_pacings = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.detections_pacing]
         relaxes = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.idle_relax]
-        for sender, setting, pacing, det_pacing, relax in [
-                (x, y, z, d, r) for x in senders for y in settings for z in pacings
-                for d in det_pacings for r in relaxes]:
+        batches = {"both": ["0", "1"], "on": ["1"], "off": ["0"]}[args.batch_send]
+        configs = [(x, y, z, d, r, b) for x in senders for y in settings for z in pacings
+                   for d in det_pacings for r in relaxes for b in batches]
+        # Rounds repeat the settings in turn (A B A B ...): a load that drifts (other
+        # jobs on the machine) then weighs on both sides of a ratio alike.
+        for round_no, (sender, setting, pacing, det_pacing, relax, batch) in [
+                (i, c) for i in range(args.rounds) for c in configs]:
             extra = {} if setting is None else {"PETCAM_SHARED_PACKETIZER": setting}
             extra["PETCAM_LEAN_SENDER"] = "1" if sender == "lean" else "0"
             extra["PETCAM_PACING"] = pacing
             extra["PETCAM_DETECTIONS_PACING"] = det_pacing
             extra["PETCAM_IDLE_RELAX"] = relax
+            extra["PETCAM_BATCH_SEND"] = batch
             stack.start_server(extra)
             status = stack.wait_live()
             cam_fps = status["fps"] or cam_fps
@@ -376,6 +382,8 @@ def run(args) -> dict:
                 label += " det-poll 2ms"  # detections reader's fixed poll
             if relax == "0":
                 label += " never relaxed"  # reader and detections poll as if watched
+            if batch == "0" and sender == "lean":
+                label += " sendto"  # one sendto per packet, not a sendmmsg per burst
             if setting is not None and reported is None:
                 notes.append("the worker status has no 'shared_packetizer' key: "
                              "PETCAM_SHARED_PACKETIZER has no effect yet; one run only")
@@ -390,6 +398,7 @@ def run(args) -> dict:
                            "worker_cpu_pct": None, "error": str(exc)[:300]}
                     notes.append(f"passthrough {label} {n} viewers: {exc}"[:300])
                 sim1 = cpu_seconds(sim.pid), time.monotonic()
+                row["round"] = round_no
                 row["sim_cpu_pct"] = round(100 * (sim1[0] - sim0[0]) / (sim1[1] - sim0[1]), 1)
                 rows.append(row)
                 _progress(row)
@@ -483,6 +492,21 @@ def report(rows: list[dict], notes: list[str], args, mode: str) -> dict:
         if lean and loop and lean.get("worker_cpu_pct") and loop.get("worker_cpu_pct"):
             ratios[f"aiortc_loop_over_lean_sender_cpu_{n}_viewers"] = round(
                 loop["worker_cpu_pct"] / max(lean["worker_cpu_pct"], 0.1), 2)
+    for n in sorted({r["viewers"] for r in rows if r["viewers"]}):
+        # Per round (the two settings measured next to each other), then the median.
+        per_round = []
+        for r in {row.get("round", 0) for row in rows}:
+            on = [x for x in rows if x.get("round", 0) == r and x["path"] == "passthrough"
+                  and x["viewers"] == n and x["packetizer"] == "on"]
+            off = [x for x in rows if x.get("round", 0) == r and x["path"] == "passthrough"
+                   and x["viewers"] == n and x["packetizer"] == "on sendto"]
+            if on and off and on[0].get("worker_cpu_pct") and off[0].get("worker_cpu_pct"):
+                per_round.append(off[0]["worker_cpu_pct"] / max(on[0]["worker_cpu_pct"], 0.1))
+        if per_round:
+            ratios[f"sendto_over_batch_send_cpu_{n}_viewers"] = round(
+                statistics.median(per_round), 2)
+            ratios[f"sendto_over_batch_send_cpu_{n}_viewers_per_round"] = [
+                round(x, 2) for x in per_round]
     for n in (10, 30):
         on, off = find("passthrough", n, "on"), find("passthrough", n, "off")
         if on and off and on.get("worker_cpu_pct") and off.get("worker_cpu_pct"):
@@ -522,6 +546,12 @@ def main() -> None:
     ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
                     help="PETCAM_PACING of the lean sender (IDR bursts spread over half a "
                          "frame interval); 'both' runs unpaced first")
+    ap.add_argument("--batch-send", choices=["on", "off", "both"], default="on",
+                    help="PETCAM_BATCH_SEND of the lean sender (a burst per sendmmsg, or a "
+                         "sendto per packet); 'both' runs per-packet sendto first")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="repeat the settings compared this many times, in turn "
+                         "(ratios: per round, then the median)")
     ap.add_argument("--seconds", type=float, default=10, help="measurement window per row")
     ap.add_argument("--warmup", type=float, default=3, help="seconds after connecting")
     ap.add_argument("--width", type=int, default=1920)

@@ -337,6 +337,8 @@ PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
 PETCAM_LEAN_SENDER = env_bool("PETCAM_LEAN_SENDER", True)
 # Lean sender: spread a big frame (an IDR) over most of a frame interval, not one burst.
 PETCAM_PACING = env_bool("PETCAM_PACING", True)
+# Lean sender: a burst of a viewer's packets in one sendmmsg (0: one sendto per packet).
+PETCAM_BATCH_SEND = env_bool("PETCAM_BATCH_SEND", True)
 # Detections reader: sleep until the next result is due (0: poll every 2 ms throughout).
 PETCAM_DETECTIONS_PACING = env_bool("PETCAM_DETECTIONS_PACING", True)
 # With no viewer and no recording the shm reader polls once a frame, without the writer

@@ -108,6 +108,7 @@ class MediaWorker:
                                     replay_gop=settings.PETCAM_GOP_REPLAY,
                                     lean_sender=settings.PETCAM_LEAN_SENDER,
                                     pacing=settings.PETCAM_PACING,
+                                    batch_send=settings.PETCAM_BATCH_SEND,
                                     catch_up_bytes_per_s=settings.PETCAM_CATCH_UP_MBITS * 125_000,
                                     mse_window_frames=settings.PETCAM_MSE_WINDOW_FRAMES)
         aiortc_compat.set_packet_max(settings.PETCAM_RTP_PACKET_MAX)

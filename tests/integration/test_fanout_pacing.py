@@ -1,7 +1,8 @@
 """IDR pacing on the real send path: a live IDR leaves as many small bursts, not one.
 
 Times nothing: a real aiortc viewer on loopback, the lean sender's sends recorded
-as they are handed to the socket (how many datagrams each). Paced, a ~125-packet
+as they are handed to the kernel (how many datagrams each sendmmsg call took, or,
+with PETCAM_BATCH_SEND off, each list handed to the sendto loop). Paced, a ~125-packet
 IDR must go out in bursts of at most PACE_BURST (a 208 KiB receive buffer holds
 ~90 datagrams) while P-frames still go out at once; unpaced it is one burst of
 the whole frame, which the same check refuses (so it can fail). The spacing of
@@ -13,33 +14,47 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from streaming.media.webrtc.aiortc_compat import h264_payloads
-from streaming.media.webrtc.fanout import PACE_BURST
+from streaming.media.webrtc.fanout import BATCH_SLOTS, PACE_BURST
+from streaming.media.webrtc.udp_batch import DatagramBatch
 from tests.support.inprocess_fanout import access_unit, fanout, wait_received
 
 FRAMES = 4  # an IDR then P-frames
 
 
-async def sends_per_frame(pacing: bool) -> list[list[int]]:
-    """Datagrams per send, grouped by frame, for FRAMES live frames (GOP not replayed)."""
-    async with fanout(1, replay_gop=False, pacing=pacing) as f:
+async def sends_per_frame(pacing: bool, batch_send: bool) -> list[list[int]]:
+    """Datagrams per send, grouped by frame, for FRAMES live frames (GOP not replayed):
+    per sendmmsg call when batched, per list handed to the sendto loop when not."""
+    async with fanout(1, replay_gop=False, pacing=pacing, batch_send=batch_send) as f:
         session = next(iter(f.viewers.sessions.values()))
         sender = session.sender
         assert sender is not None
         batches: list[tuple[int, int]] = []  # (frames the track handed over, datagrams)
-        send = sender._send
+        send, batch_send_call = sender._send, DatagramBatch.send
 
-        async def recording(datagrams: list[bytes]) -> None:
+        async def recording(datagrams: list[bytes], path) -> None:
             batches.append((session.track.frames_sent, len(datagrams)))
-            await send(datagrams)
+            await send(datagrams, path)
+
+        def recording_batch(batch, fd: int, count: int, first: int = 0) -> int:
+            took = batch_send_call(batch, fd, count, first)
+            batches.append((session.track.frames_sent, took))
+            return took
 
         sender._send = recording
-        for n in range(FRAMES):
-            f.hub.publish(access_unit(n))
-            await asyncio.sleep(1 / 30)
-        await wait_received(f.clients, FRAMES)
+        DatagramBatch.send = recording_batch
+        try:
+            for n in range(FRAMES):
+                f.hub.publish(access_unit(n))
+                await asyncio.sleep(1 / 30)
+            await wait_received(f.clients, FRAMES)
+        finally:
+            DatagramBatch.send = batch_send_call
         assert sender.packets == sum(len(h264_payloads(access_unit(n).data))
                                      for n in range(FRAMES))
+        assert (sender.batch_calls > 0) == batch_send  # the path under test was taken
         return [[size for frame, size in batches if frame == n + 1] for n in range(FRAMES)]
 
 
@@ -50,16 +65,24 @@ def idr_is_paced(frames: list[list[int]]) -> bool:
             and max(idr) <= PACE_BURST)
 
 
-def test_a_live_idr_leaves_in_bursts_of_at_most_pace_burst():
-    frames = asyncio.run(sends_per_frame(pacing=True))
+@pytest.mark.parametrize("batch_send", [True, False], ids=["sendmmsg", "sendto"])
+def test_a_live_idr_leaves_in_bursts_of_at_most_pace_burst(batch_send):
+    frames = asyncio.run(sends_per_frame(pacing=True, batch_send=batch_send))
     assert len(h264_payloads(access_unit(0).data)) > 100  # a real IDR's size (~150 KB)
     assert idr_is_paced(frames), frames[0]
     # P-frames (~30 packets) are not slowed down: one send each.
     assert all(len(sends) == 1 for sends in frames[1:]), frames
 
 
-def test_unpaced_the_idr_is_one_burst():
-    """PETCAM_PACING off: the check above refuses the send pattern."""
-    frames = asyncio.run(sends_per_frame(pacing=False))
-    assert frames[0] == [len(h264_payloads(access_unit(0).data))]
+@pytest.mark.parametrize("batch_send", [True, False], ids=["sendmmsg", "sendto"])
+def test_unpaced_the_idr_is_one_burst(batch_send):
+    """PETCAM_PACING off: the check above refuses the send pattern (batched, the IDR
+    leaves in sendmmsg calls of BATCH_SLOTS back to back)."""
+    frames = asyncio.run(sends_per_frame(pacing=False, batch_send=batch_send))
+    idr_packets = len(h264_payloads(access_unit(0).data))
+    if batch_send:
+        assert frames[0] == [min(BATCH_SLOTS, idr_packets - i)
+                             for i in range(0, idr_packets, BATCH_SLOTS)]
+    else:
+        assert frames[0] == [idr_packets]
     assert not idr_is_paced(frames)

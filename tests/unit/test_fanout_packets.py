@@ -7,7 +7,13 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap, RtpPacket
 
 from streaming.media.webrtc.aiortc_compat import h264_payloads
-from streaming.media.webrtc.fanout import PACE_ABOVE, PACE_BURST, pace_schedule, rtp_packets
+from streaming.media.webrtc.fanout import (
+    PACE_ABOVE,
+    PACE_BURST,
+    ntp_now,
+    pace_schedule,
+    rtp_packets,
+)
 
 MID = "urn:ietf:params:rtp-hdrext:sdes:mid"
 ABS = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
@@ -128,3 +134,16 @@ def test_shared_payloads_live_exactly_as_long_as_their_access_unit():
     assert len(cache) == 2
     units.clear()
     assert len(cache) == 0
+
+
+def test_ntp_now_is_aiortcs_ntp_clock():
+    """The same 64-bit NTP time aiortc's clock gives (via datetime), to within the
+    microsecond its datetime has plus the time between the two reads."""
+    from aiortc import clock
+
+    before = clock.current_ntp_time()
+    ours = ntp_now()
+    after = clock.current_ntp_time()
+    slack = (1 << 32) // 1000  # 1 ms
+    assert before - slack <= ours <= after + slack, (before, ours, after)
+    assert ours >> 32 > 3_900_000_000  # seconds since 1900: after 2023, not Unix time

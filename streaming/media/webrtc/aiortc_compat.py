@@ -175,6 +175,39 @@ def srtp_protect(sender: RTCRtpSender) -> Callable[[bytes], bytes]:
     return protect
 
 
+@dataclass
+class InPlaceSrtp:
+    """The viewer's SRTP session as one C call on memory of the caller's: protect(handle,
+    pointer, length) encrypts the `length[0]` bytes of RTP at `pointer` where they are,
+    appends the auth tag, sets `length[0]` to the SRTP size, and returns 0 (else a
+    libsrtp error status: `protect_bytes` of the packet then raises pylibsrtp's error)."""
+
+    protect: Callable[[Any, Any, Any], int]
+    handle: Any
+    length: Any  # int*, shared by the calls
+    capacity: int  # the biggest RTP packet that leaves room for the trailer in 1500 bytes
+    pointer: Callable[[int], Any]  # address -> the pointer protect takes
+    protect_bytes: Callable[[bytes], bytes]  # pylibsrtp's own Session.protect
+
+
+def srtp_in_place(sender: RTCRtpSender) -> InPlaceSrtp | None:
+    """The viewer's SRTP session for protecting in a buffer of our own (a sendmmsg slot:
+    no bytes object in or out), through pylibsrtp 1.0's private `_srtp` handle and
+    `_binding` module as srtp_protect above; None when those are not there."""
+    session = sender.transport._tx_srtp
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        handle = session._srtp[0]
+        c_protect = lib.srtp_protect
+    except (ImportError, AttributeError, TypeError):
+        return None
+    return InPlaceSrtp(protect=c_protect, handle=handle, length=ffi.new("int *"),
+                       capacity=1500 - pylibsrtp.SRTP_MAX_TRAILER_LEN,
+                       pointer=lambda address: ffi.cast("char *", address),
+                       protect_bytes=session.protect)
+
+
 def count_dtls_sent(sender: RTCRtpSender, datagrams: int, octets: int) -> None:
     """The DTLS transport's own tx counters (its getStats), which _send_rtp keeps."""
     dtls = sender.transport

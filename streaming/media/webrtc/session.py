@@ -60,7 +60,7 @@ class ViewerSession:
                  shared_packetizer: bool = True, replay_gop: bool = True,
                  catch_up_bytes_per_s: float = 10e6, owner: int | None = None,
                  credential: str | None = None, lean_sender: bool = True,
-                 pacing: bool = True) -> None:
+                 pacing: bool = True, batch_send: bool = True) -> None:
         self.id = secrets.token_hex(8)
         self.camera = camera
         # The user who opened it (None: the web tier sent no id). Only they, or a user
@@ -83,6 +83,7 @@ class ViewerSession:
         self.packetizer: SharedPacketizer | None = None
         self.lean_sender = lean_sender
         self.pacing = pacing
+        self.batch_send = batch_send
         self.sender: LeanSender | None = None  # the lean RTP loop, when on
         servers = [RTCIceServer(**s) for s in ice_servers]
         # aioice drops a failed TURN allocation silently: say so when the answer lacks one.
@@ -132,7 +133,8 @@ class ViewerSession:
         drop_receive_estimator(transceiver.receiver)  # send-only: no video comes back
         if self.lean_sender:
             self.sender = LeanSender(transceiver.sender, self.track,
-                                     shared=self.shared_packetizer, pacing=self.pacing)
+                                     shared=self.shared_packetizer, pacing=self.pacing,
+                                     batch_send=self.batch_send)
         else:  # aiortc's own per-packet loop, with our stand-in encoder
             self.packetizer = SharedPacketizer(self.track, transceiver.sender,
                                                shared=self.shared_packetizer)

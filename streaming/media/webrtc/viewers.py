@@ -38,6 +38,7 @@ class ViewerLimits:
     catch_up_bytes_per_s: float = 10e6  # pacing of that replay
     lean_sender: bool = True  # our per-frame RTP loop instead of aiortc's per-packet one
     pacing: bool = True  # spread a big live frame (IDR) over half a frame interval
+    batch_send: bool = True  # a burst of a viewer's packets in one sendmmsg, not a sendto each
     mse_window_frames: int = 30  # MSE: fragments in flight before the browser acknowledges
 
 
@@ -145,7 +146,8 @@ class Viewers:
                                     catch_up_bytes_per_s=self.limits.catch_up_bytes_per_s,
                                     owner=owner, credential=credential,
                                     lean_sender=self.limits.lean_sender,
-                                    pacing=self.limits.pacing)
+                                    pacing=self.limits.pacing,
+                                    batch_send=self.limits.batch_send)
             try:
                 await session.accept(offer_sdp, stream_profile)
             except BaseException:
@@ -275,6 +277,7 @@ class Viewers:
             "shared_packetizer": self.limits.shared_packetizer,
             "lean_sender": self.limits.lean_sender,
             "pacing": self.limits.pacing,
+            "batch_send": self.limits.batch_send,
             "replay_gop": self.limits.replay_gop,
             "sessions": [s.stats() for s in self.sessions.values()],
         }
