@@ -14,13 +14,24 @@ reads and drops what the client still sends for a short while (so the client see
 requests from); petcam_site/asgi.py calls it, so `manage.py serve` and the plain
 `daphne petcam_site.asgi:application` of the production unit both get it. HTTP/2 (only
 with TLS in daphne) does not go through this class: terminate TLS in the proxy.
+WebSocket write backlog: daphne hands every `websocket.send` to Twisted at once, and
+Twisted buffers what the kernel does not take yet without a bound, so an ASGI app cannot
+see a client that stopped reading. `WriteBacklog` (outermost ASGI middleware) finds the
+connection's protocol in the `send` daphne gives each application (a partial of
+`Server.handle_reply` over the protocol) and puts a callable in the scope's
+`extensions["petcam.write_backlog"]` that reads the unsent bytes of its Twisted transport
+(`dataBuffer`, `offset`, `_tempDataLen` of twisted.internet.abstract.FileDescriptor).
+streaming/live_fanout.py skips a socket over its limit. Another server: no callable.
+
 When the pinned daphne changes, tests/integration/test_request_body_limits.py fails until
 someone re-reads these against the new source and updates CHECKED_AGAINST.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from importlib.metadata import version as _dist_version
 from urllib.parse import unquote
 
@@ -110,3 +121,40 @@ class BodyLimitedRequest(http_protocol.WebRequest):
 def install() -> None:
     """daphne's HTTPFactory.buildProtocol uses the module global WebRequest."""
     http_protocol.WebRequest = BodyLimitedRequest
+
+
+BACKLOG_EXTENSION = "petcam.write_backlog"
+
+
+def write_backlog_of(send) -> Callable[[], int] | None:
+    """Unsent bytes of the connection behind daphne's `send`, or None (not daphne's)."""
+    if not (isinstance(send, functools.partial) and send.args
+            and getattr(send.func, "__name__", "") == "handle_reply"):
+        return None
+    protocol = send.args[0]
+
+    def backlog() -> int:
+        transport = getattr(protocol, "transport", None)
+        if transport is None:  # connection gone
+            return 0
+        try:
+            return (len(transport.dataBuffer) - transport.offset
+                    + transport._tempDataLen)
+        except AttributeError:  # a transport of another kind (TLS wrapper): unknown
+            return 0
+    return backlog
+
+
+class WriteBacklog:
+    """ASGI middleware (outermost): WebSocket scopes get the write-backlog callable."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "websocket":
+            backlog = write_backlog_of(send)
+            if backlog is not None:
+                scope = dict(scope, extensions={**(scope.get("extensions") or {}),
+                                                BACKLOG_EXTENSION: backlog})
+        return await self.app(scope, receive, send)

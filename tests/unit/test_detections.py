@@ -124,7 +124,7 @@ def feed_polls_per_result(shm_name: str, *, pace: bool, results: int = 20,
     looper.start()
     got: list[int] = []
     feed._loop = loop
-    feed._on_result = lambda res, w, h: got.append(res.frame_number)  # no channel layer here
+    feed._on_result = lambda res, w, h, *_: got.append(res.frame_number)  # no channel layer here
     polls = 0
     poll = feed.reader.poll
 
