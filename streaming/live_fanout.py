@@ -97,7 +97,9 @@ class CameraFanout:
         returns, as a socket's own group_add was)."""
         async with self._lock:
             if self._channel is None:
-                self._channel = await self.layer.new_channel("petcam.fanout.")
+                # The default prefix: channels_redis receives every process-local channel
+                # through one inbox per prefix, and serves only one such inbox at a time.
+                self._channel = await self.layer.new_channel()
                 await self.layer.group_add(self.group, self._channel)
                 self._task = asyncio.get_running_loop().create_task(
                     self._run(), name=f"live-fanout-{self.camera}")
