@@ -260,11 +260,12 @@ def drop_database(name: str) -> None:
 def run_layout(layer: str, db_url: str, token: str | None, client_counts: list[int],
                messages: int, rate: float, run_index: int,
                pacing: str = "1", fanout: str = "process", viewers: int = 0,
-               video: tuple[int, int, int] = (WIDTH, HEIGHT, 1500)) -> tuple[list[dict], str]:
+               video: tuple[int, int, int] = (WIDTH, HEIGHT, 1500),
+               keep_logs: bool = False) -> tuple[list[dict], str]:
     width, height, bitrate = video
     stack = Stack(width=width, height=height, fps=30, bitrate=bitrate, encode="loop",
                   profile="main", mode="external" if layer == "redis" else "inprocess",
-                  max_viewers=max(10, viewers),
+                  max_viewers=max(10, viewers), keep_logs=keep_logs,
                   extra_env={"DATABASE_URL": db_url, "PETCAM_DETECTIONS_PACING": pacing,
                              "PETCAM_WS_FANOUT": fanout, "PETCAM_DETECTIONS_TRACE": "1"})
     # The simulator's own (idle: --detect-fps 0) detections segment is not the one read.
@@ -328,6 +329,7 @@ def main() -> None:
                     help="WebRTC viewers watching throughout (aiortc, own processes)")
     ap.add_argument("--video", default="1280x720@3000",
                     help="simulator's WxH@kbit/s (the viewers' stream)")
+    ap.add_argument("--keep-logs", action="store_true", help="keep the servers' logs")
     ap.add_argument("--json", help="also write the JSON here")
     ap.add_argument("--writer", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -351,7 +353,7 @@ def main() -> None:
             got, token = run_layout(layer, PG_URL.format(name=db), token, client_counts,
                                     args.messages, args.rate, i,
                                     "0" if args.detections_pacing == "off" else "1",
-                                    fanout, args.viewers, video)
+                                    fanout, args.viewers, video, args.keep_logs)
             rows += got
     finally:
         drop_database(db)

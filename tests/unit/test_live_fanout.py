@@ -196,3 +196,40 @@ def test_over_redis_the_fanout_receives_next_to_the_sockets_own_channels():
             await layer.flush()
 
     asyncio.run(run())
+
+
+@pytest.mark.production
+def test_over_redis_a_worker_reply_is_not_queued_behind_fifty_quiet_sockets():
+    """streaming/worker_rpc.py's reply channel shares the sockets' inbox (its prefix): with
+    another prefix the reply waits while each idle socket in turn blocks on the inbox."""
+    redis_url = redis_url_or_skip()
+    from channels.layers import channel_layers
+    from channels_redis.core import RedisChannelLayer
+
+    from streaming.worker_rpc import call_worker, worker_channel
+
+    async def run() -> None:
+        prefix = f"petcam-test-{uuid.uuid4().hex[:6]}"
+        web = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
+        worker = RedisChannelLayer(hosts=[redis_url], prefix=prefix)
+        sockets = [await web.new_channel() for _ in range(50)]
+        waiting = [asyncio.create_task(web.receive(c)) for c in sockets]  # quiet sockets
+
+        async def answer() -> None:
+            request = await worker.receive(worker_channel("default"))
+            await worker.send(request["reply_to"], {"result": {"pong": request["op"]}})
+
+        responder = asyncio.create_task(answer())
+        saved = channel_layers.backends.get("default")
+        channel_layers.backends["default"] = web
+        try:
+            await asyncio.sleep(0.2)  # every socket blocked on the inbox in turn
+            assert await call_worker("default", "ping", timeout=WAIT) == {"pong": "ping"}
+        finally:
+            channel_layers.backends["default"] = saved
+            for task in (*waiting, responder):
+                task.cancel()
+            await asyncio.gather(*waiting, responder, return_exceptions=True)
+            await web.flush()
+
+    asyncio.run(run())
