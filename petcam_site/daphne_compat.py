@@ -19,7 +19,9 @@ Twisted buffers what the kernel does not take yet without a bound, so an ASGI ap
 see a client that stopped reading. `WriteBacklog` (outermost ASGI middleware) finds the
 connection's protocol in the `send` daphne gives each application (a partial of
 `Server.handle_reply` over the protocol) and puts a callable in the scope's
-`extensions["petcam.write_backlog"]` that reads the unsent bytes of its Twisted transport
+`extensions["petcam.write_backlog"]` that reads the unsent bytes of the connection: the
+kernel's send queue (TIOCOUTQ on the transport's socket: on loopback or a fast link
+the kernel takes megabytes before Twisted has to keep any) plus Twisted's own buffer
 (`dataBuffer`, `offset`, `_tempDataLen` of twisted.internet.abstract.FileDescriptor).
 streaming/live_fanout.py skips a socket over its limit. Another server: no callable.
 
@@ -29,8 +31,11 @@ someone re-reads these against the new source and updates CHECKED_AGAINST.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
+import struct
+import termios
 from collections.abc import Callable
 from importlib.metadata import version as _dist_version
 from urllib.parse import unquote
@@ -138,10 +143,15 @@ def write_backlog_of(send) -> Callable[[], int] | None:
         if transport is None:  # connection gone
             return 0
         try:
-            return (len(transport.dataBuffer) - transport.offset
-                    + transport._tempDataLen)
-        except AttributeError:  # a transport of another kind (TLS wrapper): unknown
+            queued = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+            fd = transport.socket.fileno()
+        except (AttributeError, OSError):  # another kind of transport (TLS), or closed
             return 0
+        try:
+            unsent = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            unsent = 0
+        return queued + unsent
     return backlog
 
 

@@ -23,6 +23,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from channels.layers import get_channel_layer
+from prometheus_client.core import Metric
+
+from streaming.metric_families import counter, gauge
 
 log = logging.getLogger("petcam.ws")
 
@@ -87,6 +90,7 @@ class CameraFanout:
         self.layer = layer or get_channel_layer()
         self.sockets: list[LiveSocket] = []  # a list: written in the order they joined
         self.events = 0
+        self.held = 0  # events not written to a socket that was behind (a newer replaced it)
         self.dropped_sockets = 0
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
@@ -162,6 +166,7 @@ class CameraFanout:
         if sock.backlog is not None and sock.backlog() > self.backlog_limit:
             sock.held[kind] = text  # replaces an older one of the same kind
             sock.skipped += 1
+            self.held += 1
             return
         sock.held.pop(kind, None)  # this one is newer
         if sock.held:
@@ -173,9 +178,8 @@ class CameraFanout:
         sock.sent += 1
 
     def status(self) -> dict:
-        return {"sockets": len(self.sockets), "events": self.events,
+        return {"sockets": len(self.sockets), "events": self.events, "held": self.held,
                 "behind": sum(1 for s in self.sockets if s.held),
-                "skipped": sum(s.skipped for s in self.sockets),
                 "dropped_sockets": self.dropped_sockets}
 
 
@@ -193,3 +197,21 @@ class LiveFanouts:
             fanout = self.cameras[camera] = CameraFanout(camera, self.group_of(camera),
                                                          **self.options)
         return fanout
+
+    def metrics(self) -> list[Metric]:
+        """This web process's figures, per camera (each daphne process has its own)."""
+        out: list[Metric] = []
+        for camera, fanout in self.cameras.items():
+            st = fanout.status()
+            gauge("petcam_ws_live_sockets", "Sockets of this web process getting the camera's "
+                  "live events.", st["sockets"], camera, out)
+            counter("petcam_ws_live_held", "Live events not written to a socket whose client "
+                    "was behind (it got a newer one instead).", {(): st["held"]}, camera, out)
+            counter("petcam_ws_live_dropped_sockets", "Sockets dropped because writing to "
+                    "them failed.", {(): st["dropped_sockets"]}, camera, out)
+        merged: dict[str, Metric] = {}  # one family per name, every camera's sample in it
+        for family in out:
+            target = merged.setdefault(family.name, family)
+            if target is not family:
+                target.samples.extend(family.samples)
+        return list(merged.values())

@@ -11,7 +11,13 @@ import uuid
 import pytest
 from channels.layers import InMemoryChannelLayer
 
-from streaming.live_fanout import CameraFanout, LiveSocket, live_event_text, stamp_trace
+from streaming.live_fanout import (
+    CameraFanout,
+    LiveFanouts,
+    LiveSocket,
+    live_event_text,
+    stamp_trace,
+)
 from tests.support.services import redis_url_or_skip
 
 GROUP = "petcam.camera.default"
@@ -112,7 +118,7 @@ def test_a_stalled_socket_delays_nobody_and_then_gets_only_the_newest():
         await layer.group_send(GROUP, detections(21))
         await stalled.wait_for_frame(21)
         assert stalled.frames() == [1, 20, 21]
-        assert fanout.status()["skipped"] == 20 and fanout.status()["behind"] == 0
+        assert fanout.status()["held"] == 20 and fanout.status()["behind"] == 0
 
     asyncio.run(run())
 
@@ -233,3 +239,15 @@ def test_over_redis_a_worker_reply_is_not_queued_behind_fifty_quiet_sockets():
             await web.flush()
 
     asyncio.run(run())
+
+
+def test_metrics_hold_one_family_per_name_with_every_camera():
+    fanouts = LiveFanouts(lambda camera: f"petcam.camera.{camera}", layer=InMemoryChannelLayer())
+    fanouts.camera("default").held = 3
+    fanouts.camera("attic")
+    families = {f.name: f for f in fanouts.metrics()}
+    assert sorted(families) == ["petcam_ws_live_dropped_sockets", "petcam_ws_live_held",
+                                "petcam_ws_live_sockets"]
+    held = {s.labels["camera"]: s.value for s in families["petcam_ws_live_held"].samples
+            if s.name.endswith("_total")}
+    assert held == {"default": 3.0, "attic": 0.0}
