@@ -34,7 +34,7 @@ from petcam_site.parsers import check_json_text
 from petcam_site.permissions import camera_refusal, can_control_camera
 from streaming.media.types import MediaError
 
-from .live_fanout import LiveFanouts, LiveSocket, live_event_text
+from .live_fanout import LiveFanouts, LiveSocket, live_event_texts
 from .offer_validation import validate_offer
 from .revocation import session_credential, token_credential, user_group
 from .worker_rpc import call_worker, camera_group
@@ -292,8 +292,11 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
     async def dispatch(self, message: dict) -> None:
         """Camera events reach a socket here only with PETCAM_WS_FANOUT=group (else through
         live_fanout.py). They touch no database: no hop to Channels' sync thread."""
-        found = live_event_text(message, trace=settings.PETCAM_DETECTIONS_TRACE)
+        found = live_event_texts(message, trace=settings.PETCAM_DETECTIONS_TRACE)
         if found is None:
             await super().dispatch(message)
-        elif self.group is not None:
-            await self.send(text_data=found[1])
+            return
+        for text in found[1]:
+            if self.group is None:
+                return
+            await self.send(text_data=text)

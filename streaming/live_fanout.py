@@ -37,25 +37,26 @@ EVENT_TYPES = {"camera.status": ("status", "status"), "camera.clock": ("clock", 
                "camera.switch": ("camera_switch", "switch")}
 
 
-def live_event_text(event: dict, *, trace: bool = False) -> tuple[str, str] | None:
-    """(kind, text) of a camera-group event as its sockets get it; None: not a live event.
+def live_event_texts(event: dict, *, trace: bool = False) -> tuple[str, list[str]] | None:
+    """(kind, texts) of a camera-group event as its sockets get it, in order; None: not a
+    live event. A detections event carries every result queued since the last one.
 
     kind names what a newer event replaces for a socket that is behind: detections and
     status replace their own kind, a viewer clock only the same session's clock.
     """
     etype = event.get("type")
     if etype == "camera.detections":
-        text = event["text"]  # encoded once by the worker
+        texts = event.get("texts") or [event["text"]]  # encoded once by the worker
         if trace:
-            text = stamp_trace(text, "web")
-        return "detections", text
+            texts = [stamp_trace(text, "web") for text in texts]
+        return "detections", texts
     if etype not in EVENT_TYPES:
         return None
     kind, key = EVENT_TYPES[etype]
     payload = event.get(key) or {}
     if kind == "clock":
         kind = f"clock:{payload.get('session', '')}"
-    return kind, json.dumps({"type": EVENT_TYPES[etype][0], **payload})
+    return kind, [json.dumps({"type": EVENT_TYPES[etype][0], **payload})]
 
 
 def stamp_trace(text: str, stage: str) -> str:
@@ -147,14 +148,14 @@ class CameraFanout:
 
     async def deliver(self, event: dict) -> None:
         """One event to every socket (in the order they joined), encoded once."""
-        found = live_event_text(event, trace=self.trace)
+        found = live_event_texts(event, trace=self.trace)
         if found is None:
             return
-        kind, text = found
-        self.events += 1
+        kind, texts = found
+        self.events += len(texts)
         for sock in list(self.sockets):
             try:
-                await self._write(sock, kind, text)
+                await self._write(sock, kind, texts)
             except Exception:  # the socket is gone under us: its consumer leaves too
                 log.debug("fan-out of %s: dropped socket %s", self.camera, sock.name,
                           exc_info=True)
@@ -162,20 +163,21 @@ class CameraFanout:
                     self.sockets.remove(sock)
                     self.dropped_sockets += 1
 
-    async def _write(self, sock: LiveSocket, kind: str, text: str) -> None:
+    async def _write(self, sock: LiveSocket, kind: str, texts: list[str]) -> None:
         if sock.backlog is not None and sock.backlog() > self.backlog_limit:
-            sock.held[kind] = text  # replaces an older one of the same kind
-            sock.skipped += 1
-            self.held += 1
+            sock.held[kind] = texts[-1]  # the newest; replaces an older one of the same kind
+            sock.skipped += len(texts)
+            self.held += len(texts)
             return
-        sock.held.pop(kind, None)  # this one is newer
+        sock.held.pop(kind, None)  # these are newer
         if sock.held:
             held, sock.held = sock.held, {}
             for older in held.values():
                 await sock.send(older)
                 sock.sent += 1
-        await sock.send(text)
-        sock.sent += 1
+        for text in texts:
+            await sock.send(text)
+        sock.sent += len(texts)
 
     def status(self) -> dict:
         return {"sockets": len(self.sockets), "events": self.events, "held": self.held,

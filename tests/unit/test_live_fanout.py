@@ -15,7 +15,7 @@ from streaming.live_fanout import (
     CameraFanout,
     LiveFanouts,
     LiveSocket,
-    live_event_text,
+    live_event_texts,
     stamp_trace,
 )
 from tests.support.services import redis_url_or_skip
@@ -55,10 +55,19 @@ class Sink:
         await asyncio.wait_for(wait(), WAIT)
 
 
-def detections(frame: int) -> dict:
-    text = json.dumps({"type": "detections", "camera": "default", "frame_number": frame,
+def detection_text(frame: int) -> str:
+    return json.dumps({"type": "detections", "camera": "default", "frame_number": frame,
                        "detections": []})
-    return {"type": "camera.detections", "text": text}
+
+
+def detections(frame: int) -> dict:
+    """One result, the way a worker before batching sent it."""
+    return {"type": "camera.detections", "text": detection_text(frame)}
+
+
+def detection_batch(*frames: int) -> dict:
+    """Results queued together (detections/feed.py)."""
+    return {"type": "camera.detections", "texts": [detection_text(f) for f in frames]}
 
 
 def status(n: int) -> dict:
@@ -73,7 +82,8 @@ def test_every_socket_gets_every_event_once_in_order_from_one_group_member():
         for s in sinks:
             await fanout.join(s.live_socket())
         assert len(layer.groups[GROUP]) == 1  # not one member per socket
-        for frame in range(1, 31):
+        await layer.group_send(GROUP, detection_batch(1, 2, 3))  # queued up in the worker
+        for frame in range(4, 31):
             await layer.group_send(GROUP, detections(frame))
             if frame == 15:
                 await layer.group_send(GROUP, status(1))
@@ -102,7 +112,8 @@ def test_a_stalled_socket_delays_nobody_and_then_gets_only_the_newest():
         await layer.group_send(GROUP, detections(1))
         await late.wait_for_frame(1)
         stalled.unsent = 5000  # its client stopped reading: the server's buffer filled
-        for frame in range(2, 21):
+        await layer.group_send(GROUP, detection_batch(*range(2, 11)))
+        for frame in range(11, 21):
             await layer.group_send(GROUP, detections(frame))
         await layer.group_send(GROUP, status(7))
         await late.wait_for_frame(20)
@@ -161,15 +172,20 @@ def test_the_last_socket_leaving_leaves_the_group_and_a_new_one_joins_again():
 
 
 def test_event_texts_and_what_a_newer_one_replaces():
-    assert live_event_text({"type": "user.access_changed"}) is None
-    assert live_event_text(status(3)) == ("status", '{"type": "status", "live": true, "n": 3}')
-    kind, text = live_event_text({"type": "camera.clock", "clock": {"session": "s1", "x": 1}})
+    assert live_event_texts({"type": "user.access_changed"}) is None
+    assert live_event_texts(status(3)) == ("status",
+                                           ['{"type": "status", "live": true, "n": 3}'])
+    kind, (text,) = live_event_texts({"type": "camera.clock",
+                                      "clock": {"session": "s1", "x": 1}})
     assert kind == "clock:s1" and json.loads(text) == {"type": "clock", "session": "s1", "x": 1}
-    kind, text = live_event_text({"type": "camera.switch", "switch": {"camera": "default"}})
+    kind, (text,) = live_event_texts({"type": "camera.switch", "switch": {"camera": "default"}})
     assert kind == "camera_switch" and json.loads(text)["type"] == "camera_switch"
     traced = json.dumps({"type": "detections", "trace": {"read": 1.0}})
-    kind, text = live_event_text({"type": "camera.detections", "text": traced}, trace=True)
-    assert kind == "detections" and set(json.loads(text)["trace"]) == {"read", "web"}
+    kind, texts = live_event_texts({"type": "camera.detections", "texts": [traced, traced]},
+                                   trace=True)
+    assert kind == "detections" and len(texts) == 2
+    assert set(json.loads(texts[1])["trace"]) == {"read", "web"}
+    assert live_event_texts(detections(4))[1] == [detections(4)["text"]]  # one, older form
     assert stamp_trace('{"type": "detections"}', "web") == '{"type": "detections"}'
 
 
