@@ -248,7 +248,10 @@ def test_over_redis_a_worker_reply_is_not_queued_behind_fifty_quiet_sockets():
             await asyncio.sleep(0.2)  # every socket blocked on the inbox in turn
             assert await call_worker("default", "ping", timeout=WAIT) == {"pong": "ping"}
         finally:
-            channel_layers.backends["default"] = saved
+            if saved is None:
+                channel_layers.backends.pop("default", None)
+            else:
+                channel_layers.backends["default"] = saved
             for task in (*waiting, responder):
                 task.cancel()
             await asyncio.gather(*waiting, responder, return_exceptions=True)
