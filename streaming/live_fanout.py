@@ -96,10 +96,22 @@ class CameraFanout:
         self._channel: str | None = None
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def _on_this_loop(self) -> None:
+        """A server has one loop; tests run one per test: a fan-out left running on a
+        closed loop starts afresh (its old group membership expires or was flushed)."""
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._loop = loop
+            self._lock = asyncio.Lock()
+            self._channel = self._task = None
+            self.sockets = []
 
     async def join(self, sock: LiveSocket) -> None:
         """From now on `sock` gets the camera's events (the group is joined before this
         returns, as a socket's own group_add was)."""
+        self._on_this_loop()
         async with self._lock:
             if self._channel is None:
                 # The default prefix: channels_redis receives every process-local channel
@@ -111,6 +123,7 @@ class CameraFanout:
             self.sockets.append(sock)
 
     async def leave(self, sock: LiveSocket) -> None:
+        self._on_this_loop()
         async with self._lock:
             if sock in self.sockets:
                 self.sockets.remove(sock)

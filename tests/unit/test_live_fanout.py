@@ -270,3 +270,22 @@ def test_metrics_hold_one_family_per_name_with_every_camera():
     held = {s.labels["camera"]: s.value for s in families["petcam_ws_live_held"].samples
             if s.name.endswith("_total")}
     assert held == {"default": 3.0, "attic": 0.0}
+
+
+def test_a_fanout_left_on_a_closed_loop_starts_afresh_on_the_next():
+    layer = InMemoryChannelLayer()
+    fanout = CameraFanout("default", GROUP, layer=layer)
+
+    async def first() -> None:  # a socket never left: its loop simply ended
+        await fanout.join(Sink("old").live_socket())
+
+    async def second() -> list[int]:
+        sink = Sink("new")
+        await fanout.join(sink.live_socket())
+        await layer.group_send(GROUP, detections(9))
+        await sink.wait_for_frame(9)
+        assert [s.name for s in fanout.sockets] == ["new"]
+        return sink.frames()
+
+    asyncio.run(first())
+    assert asyncio.run(second()) == [9]
