@@ -29,6 +29,7 @@ class DetectionPart:
                                   sample_seconds=settings.PETCAM_DETECTION_SAMPLE_SECONDS,
                                   retention_days=settings.PETCAM_DETECTION_RETENTION_DAYS,
                                   pace=settings.PETCAM_DETECTIONS_PACING,
+                                  trace=settings.PETCAM_DETECTIONS_TRACE,
                                   quiet_poll_max=0.1 if settings.PETCAM_IDLE_RELAX else 0.01)
         self.feed.listeners = context.detection_listeners  # shared: parts add theirs
         self.ops: dict = {}

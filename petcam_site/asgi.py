@@ -75,3 +75,5 @@ application = StartsEmbeddedWorker(ProtocolTypeRouter({
 if settings.PETCAM_ACCESS_LOG:
     application = AccessLog(application)
 application = TrustedProxyHeaders(application, settings.PETCAM_TRUSTED_PROXIES)
+# Outermost, where daphne's own `send` arrives: how far behind each socket is.
+application = daphne_compat.WriteBacklog(application)

@@ -14,13 +14,29 @@ reads and drops what the client still sends for a short while (so the client see
 requests from); petcam_site/asgi.py calls it, so `manage.py serve` and the plain
 `daphne petcam_site.asgi:application` of the production unit both get it. HTTP/2 (only
 with TLS in daphne) does not go through this class: terminate TLS in the proxy.
+WebSocket write backlog: daphne hands every `websocket.send` to Twisted at once, and
+Twisted buffers what the kernel does not take yet without a bound, so an ASGI app cannot
+see a client that stopped reading. `WriteBacklog` (outermost ASGI middleware) finds the
+connection's protocol in the `send` daphne gives each application (a partial of
+`Server.handle_reply` over the protocol) and puts a callable in the scope's
+`extensions["petcam.write_backlog"]` that reads the unsent bytes of the connection: the
+kernel's send queue (TIOCOUTQ on the transport's socket: on loopback or a fast link
+the kernel takes megabytes before Twisted has to keep any) plus Twisted's own buffer
+(`dataBuffer`, `offset`, `_tempDataLen` of twisted.internet.abstract.FileDescriptor).
+streaming/live_fanout.py skips a socket over its limit. Another server: no callable.
+
 When the pinned daphne changes, tests/integration/test_request_body_limits.py fails until
 someone re-reads these against the new source and updates CHECKED_AGAINST.
 """
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import logging
+import struct
+import termios
+from collections.abc import Callable
 from importlib.metadata import version as _dist_version
 from urllib.parse import unquote
 
@@ -110,3 +126,45 @@ class BodyLimitedRequest(http_protocol.WebRequest):
 def install() -> None:
     """daphne's HTTPFactory.buildProtocol uses the module global WebRequest."""
     http_protocol.WebRequest = BodyLimitedRequest
+
+
+BACKLOG_EXTENSION = "petcam.write_backlog"
+
+
+def write_backlog_of(send) -> Callable[[], int] | None:
+    """Unsent bytes of the connection behind daphne's `send`, or None (not daphne's)."""
+    if not (isinstance(send, functools.partial) and send.args
+            and getattr(send.func, "__name__", "") == "handle_reply"):
+        return None
+    protocol = send.args[0]
+
+    def backlog() -> int:
+        transport = getattr(protocol, "transport", None)
+        if transport is None:  # connection gone
+            return 0
+        try:
+            queued = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+            fd = transport.socket.fileno()
+        except (AttributeError, OSError):  # another kind of transport (TLS), or closed
+            return 0
+        try:
+            unsent = struct.unpack("i", fcntl.ioctl(fd, termios.TIOCOUTQ, b"\0" * 4))[0]
+        except OSError:
+            unsent = 0
+        return queued + unsent
+    return backlog
+
+
+class WriteBacklog:
+    """ASGI middleware (outermost): WebSocket scopes get the write-backlog callable."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope.get("type") == "websocket":
+            backlog = write_backlog_of(send)
+            if backlog is not None:
+                scope = dict(scope, extensions={**(scope.get("extensions") or {}),
+                                                BACKLOG_EXTENSION: backlog})
+        return await self.app(scope, receive, send)

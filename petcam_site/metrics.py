@@ -23,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from petcam_site.auth import is_staff_or_loopback
 from petcam_site.health import camera_slugs, check_disk
 from streaming import metric_families
+from streaming.consumers import live_fanouts
 from streaming.worker_rpc import call_worker
 
 log = logging.getLogger("petcam.metrics")
@@ -89,7 +90,7 @@ async def metrics(request: HttpRequest) -> HttpResponse:
         asyncio.to_thread(check_disk),
         *(_worker_families(slug, settings.PETCAM_METRICS_TIMEOUT) for slug in cameras))
     families = [*merge(dict(zip(cameras, answers, strict=True)), time.monotonic() - start),
-                *disk_families(disk)]
+                *disk_families(disk), *live_fanouts().metrics()]
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Families(families))
     # django-prometheus and the process collectors live in the default registry.

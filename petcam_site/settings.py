@@ -349,6 +349,19 @@ PETCAM_CATCH_UP_MBITS = float(os.environ.get("PETCAM_CATCH_UP_MBITS", "80"))
 # Open camera sockets check their user's access again this often (seconds; 0 = only when
 # told of a change and on each offer/close): the backstop for changes no signal reports.
 PETCAM_WS_RECHECK_SECONDS = float(os.environ.get("PETCAM_WS_RECHECK_SECONDS", "60"))
+# Camera events (detections, status) reach this process's sockets through one channel-layer
+# member per camera that writes each event, encoded once, to every local socket
+# (streaming/live_fanout.py). "group": each socket in the camera's group, as before (for
+# the side-by-side benchmark).
+PETCAM_WS_FANOUT = os.environ.get("PETCAM_WS_FANOUT", "process").strip().lower()
+if PETCAM_WS_FANOUT not in ("process", "group"):
+    raise ImproperlyConfigured(f"PETCAM_WS_FANOUT must be process or group, "
+                               f"not {PETCAM_WS_FANOUT!r}")
+# A socket whose unsent bytes (in daphne's write buffer) pass this gets no more events
+# until it drains, then only the newest of each kind: a stalled client never queues more.
+PETCAM_WS_BACKLOG_BYTES = env_int("PETCAM_WS_BACKLOG_BYTES", 64 * 1024)
+# Benchmarks: detection messages carry the monotonic time of each stage ("trace").
+PETCAM_DETECTIONS_TRACE = env_bool("PETCAM_DETECTIONS_TRACE", False)
 PETCAM_SIGNALING_TIMEOUT = float(os.environ.get("PETCAM_SIGNALING_TIMEOUT", "10"))
 # An offer that arrives while the camera is live but before its first SPS (the reader
 # joined mid-GOP) waits this long for it, so the answer states the real profile.

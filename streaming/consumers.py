@@ -34,11 +34,22 @@ from petcam_site.parsers import check_json_text
 from petcam_site.permissions import camera_refusal, can_control_camera
 from streaming.media.types import MediaError
 
+from .live_fanout import LiveFanouts, LiveSocket, live_event_texts
 from .offer_validation import validate_offer
 from .revocation import session_credential, token_credential, user_group
 from .worker_rpc import call_worker, camera_group
 
 log = logging.getLogger("petcam.ws")
+_fanouts: LiveFanouts | None = None
+
+
+def live_fanouts() -> LiveFanouts:
+    """This process's camera fan-outs (streaming/live_fanout.py), made on first use."""
+    global _fanouts
+    if _fanouts is None:
+        _fanouts = LiveFanouts(camera_group, backlog_limit=settings.PETCAM_WS_BACKLOG_BYTES,
+                               trace=settings.PETCAM_DETECTIONS_TRACE)
+    return _fanouts
 
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -83,6 +94,7 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
         self._session_key: str | None = None
         self._password_hash = ""
         self._recheck: asyncio.Task | None = None
+        self._live: LiveSocket | None = None  # while it gets the camera's events
         await self.accept()
         user = self.scope.get("user")
         if user and user.is_authenticated:
@@ -103,13 +115,25 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
         self.user = user
         self._password_hash = user.get_session_auth_hash()
         self.group = camera_group(self.camera)
-        if self.JOINS_CAMERA_GROUP:
-            await self.channel_layer.group_add(self.group, self.channel_name)
         await self.channel_layer.group_add(user_group(user.pk), self.channel_name)
+        if self.JOINS_CAMERA_GROUP:
+            await self._join_camera_events()
         if settings.PETCAM_WS_RECHECK_SECONDS > 0:
             self._recheck = asyncio.create_task(self._recheck_every(
                 settings.PETCAM_WS_RECHECK_SECONDS), name=f"ws-recheck-{self.channel_name}")
         await self.admitted()
+
+    async def _join_camera_events(self) -> None:
+        if settings.PETCAM_WS_FANOUT == "group":  # one channel-layer message per socket
+            await self.channel_layer.group_add(self.group, self.channel_name)
+            return
+        extensions = self.scope.get("extensions") or {}
+        self._live = LiveSocket(self._send_text, extensions.get("petcam.write_backlog"),
+                                self.channel_name)
+        await live_fanouts().camera(self.camera).join(self._live)
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
 
     async def admitted(self) -> None:
         """The socket's user may watch the camera (a subclass starts its work here)."""
@@ -184,10 +208,13 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
     async def _leave_groups(self) -> None:
         if self.group is None:
             return
-        if self.JOINS_CAMERA_GROUP:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        group, self.group = self.group, None  # from here on no event is written to it
+        if self._live is not None:
+            live, self._live = self._live, None
+            await live_fanouts().camera(self.camera).leave(live)
+        elif self.JOINS_CAMERA_GROUP:
+            await self.channel_layer.group_discard(group, self.channel_name)
         await self.channel_layer.group_discard(user_group(self.user.pk), self.channel_name)
-        self.group = None
 
     async def _end_sessions(self) -> None:
         for session in list(self.sessions):
@@ -262,27 +289,14 @@ class CameraConsumer(AsyncJsonWebsocketConsumer):
     async def _error(self, code: str, detail: str) -> None:
         await self.send_json({"type": "error", "error": code, "detail": detail})
 
-    # Live events touch no database: skip Channels' per-event hop to the sync
-    # thread (aclose_old_connections), 1,500 hops/s with 50 sockets at 30 Hz.
-    LIVE_EVENTS = {"camera.detections": "camera_detections", "camera.status": "camera_status",
-                   "camera.clock": "camera_clock", "camera.switch": "camera_switch"}
-
     async def dispatch(self, message: dict) -> None:
-        handler = self.LIVE_EVENTS.get(message.get("type", ""))
-        if handler:
-            await getattr(self, handler)(message)
-        else:
+        """Camera events reach a socket here only with PETCAM_WS_FANOUT=group (else through
+        live_fanout.py). They touch no database: no hop to Channels' sync thread."""
+        found = live_event_texts(message, trace=settings.PETCAM_DETECTIONS_TRACE)
+        if found is None:
             await super().dispatch(message)
-
-    async def camera_status(self, event: dict) -> None:
-        await self.send_json({"type": "status", **event["status"]})
-
-    async def camera_detections(self, event: dict) -> None:
-        await self.send(text_data=event["text"])  # encoded once by the worker, not per socket
-
-    async def camera_clock(self, event: dict) -> None:
-        await self.send_json({"type": "clock", **event["clock"]})
-
-    async def camera_switch(self, event: dict) -> None:
-        """The board switched between its day and night cameras."""
-        await self.send_json({"type": "camera_switch", **event["switch"]})
+            return
+        for text in found[1]:
+            if self.group is None:
+                return
+            await self.send(text_data=text)

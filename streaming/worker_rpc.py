@@ -37,7 +37,11 @@ def camera_group(camera: str) -> str:
 async def call_worker(camera: str, op: str, timeout: float = 2.0, **args: Any) -> dict:
     layer = get_channel_layer()
     try:
-        reply_to = await layer.new_channel("petcam.reply.")
+        # The default prefix, like every socket's channel: channels_redis reads all of a
+        # process's channels of one prefix through one inbox, and only one prefix's inbox
+        # at a time, so a reply under another prefix waits its turn behind every idle
+        # socket's blocking read (seconds with 50 quiet sockets).
+        reply_to = await layer.new_channel()
         # A request nobody answered in time is void: a worker (re)starting later
         # must not carry out an offer or a recording start the caller gave up on.
         await layer.send(worker_channel(camera), {"type": "rpc", "op": op, "reply_to": reply_to,

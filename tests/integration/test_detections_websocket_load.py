@@ -1,4 +1,5 @@
-"""50 WebSocket clients get every detection at 30 Hz; one that stops reading is dropped alone.
+"""50 WebSocket clients get every detection at 30 Hz; one that stops reading is dropped alone,
+and is never sent a backlog meanwhile.
 
 A real site (`manage.py serve`, the embedded worker and the in-memory channel
 layer) and the simulator writing the pet's box for every frame
@@ -11,7 +12,10 @@ completes the WebSocket handshake and then never reads again: the server's
 writes to it back up, and it never answers a ping. `manage.py serve` runs
 daphne with ping_interval=5, ping_timeout=10 (daphne's own defaults are
 20 s / 30 s), so daphne drops it ~15 s after the handshake; its TCP state
-(TCP_INFO, read without reading the socket) says when.
+(TCP_INFO, read without reading the socket) says when. Until then, once the kernel's
+buffers are full, the server holds back what it would queue for it (only the newest
+result is kept: streaming/live_fanout.py), which /metrics counts; the limit is set low
+here (PETCAM_WS_BACKLOG_BYTES) so that happens well within those ~15 s.
 """
 
 from __future__ import annotations
@@ -21,10 +25,12 @@ import base64
 import fcntl
 import json
 import os
+import re
 import socket
 import struct
 import termios
 import time
+import urllib.request
 from collections.abc import Iterable
 
 import pytest
@@ -164,7 +170,7 @@ async def settle(receivers: list[Receiver], end: float) -> None:
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ws-load")
-    install = start_install(tmp)
+    install = start_install(tmp, PETCAM_WS_BACKLOG_BYTES="32768")
     env, port, proc = install.env, install.port, install.site
     token = create_token(env, install.username)
     sim = start_simulator(env, tmp / "logs", "--fps", str(RATE_HZ), "--detect-fps", str(RATE_HZ))
@@ -174,6 +180,14 @@ def site(tmp_path_factory):
         sim.stop()
         proc.stop()
         print(f"site log: {proc.log_path}")
+
+
+def held_back(port: int) -> float:
+    """petcam_ws_live_held_total of the default camera (/metrics, from loopback)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=20) as r:
+        text = r.read().decode()
+    found = re.search(r'^petcam_ws_live_held_total\{camera="default"\} (\S+)$', text, re.M)
+    return float(found.group(1)) if found else 0.0
 
 
 def test_fifty_clients_get_every_result_and_a_stalled_one_is_dropped_alone(site):
@@ -195,6 +209,7 @@ def test_fifty_clients_get_every_result_and_a_stalled_one_is_dropped_alone(site)
         alone = check_phase("50 clients", receivers, start, end)
 
         # Phase 2: the same 50 plus one that stopped reading, until the server drops it.
+        held_before = await asyncio.to_thread(held_back, site["port"])
         stalled = await asyncio.to_thread(stalled_client, site["port"], site["token"])
         opened = start = time.monotonic()
         dropped_after = None
@@ -210,8 +225,11 @@ def test_fifty_clients_get_every_result_and_a_stalled_one_is_dropped_alone(site)
         print(f"stalled client: {backlog} bytes unread in its socket; dropped by the server "
               f"{dropped_after and round(dropped_after, 1)} s after its handshake "
               f"(tcp state {tcp_state(stalled)})")
+        held = await asyncio.to_thread(held_back, site["port"]) - held_before
+        print(f"events held back from the stalled client (newest kept): {held:g}")
         stalled.close()
         assert backlog > 0, "the stalled client was never sent anything"
+        assert held > 0, "the server queued everything for the stalled client"
         # Not slowed: all of it, ~30/s, no backlog, for the whole ~15 s the stalled one sat there.
         stalled_phase = check_phase("50 clients + 1 stalled", receivers, start, end)
         print(f"delivery delay p50 {alone['delay_p50_ms']} -> {stalled_phase['delay_p50_ms']} ms "

@@ -4,6 +4,7 @@ tests/integration/test_detections_live.py)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import struct
 import threading
@@ -124,7 +125,7 @@ def feed_polls_per_result(shm_name: str, *, pace: bool, results: int = 20,
     looper.start()
     got: list[int] = []
     feed._loop = loop
-    feed._on_result = lambda res, w, h: got.append(res.frame_number)  # no channel layer here
+    feed._on_result = lambda res, w, h, *_: got.append(res.frame_number)  # no channel layer here
     polls = 0
     poll = feed.reader.poll
 
@@ -297,3 +298,32 @@ def test_purge_keeps_recent_history(db):
 
 def test_struct_layout_used_for_garbage_matches():
     assert struct.calcsize("<Qqqi") == DETECTIONS_HEADER.size == 28
+
+
+def test_results_queued_while_the_loop_was_busy_go_to_the_group_in_one_message(shm_name):
+    """On a busy loop one group_send per result fell behind; what queued up goes together,
+    in order, each result encoded once."""
+    from channels.layers import get_channel_layer
+
+    async def run() -> list[dict]:
+        layer = get_channel_layer()
+        member = await layer.new_channel()
+        await layer.group_add("petcam.camera.batch", member)
+        feed = DetectionFeed("default", shm_name, "petcam.camera.batch", lambda: (640, 480))
+        for frame in (1, 2, 3):  # before the sender first runs: all three are queued
+            feed._on_result(result(CAT, frame=frame), 640, 480)
+        sender = asyncio.create_task(feed._send_forever())
+        try:
+            first = await asyncio.wait_for(layer.receive(member), 10)
+            feed._on_result(result(CAT, frame=4), 640, 480)
+            second = await asyncio.wait_for(layer.receive(member), 10)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+            await layer.group_discard("petcam.camera.batch", member)
+        return [first, second]
+
+    first, second = asyncio.run(run())
+    assert [json.loads(t)["frame_number"] for t in first["texts"]] == [1, 2, 3]
+    assert [json.loads(t)["frame_number"] for t in second["texts"]] == [4]
+    assert json.loads(first["texts"][0])["detections"][0]["class_name"] == "cat"
