@@ -31,6 +31,13 @@ log = logging.getLogger("petcam.ws")
 
 REJOIN_SECONDS = 3600.0  # Redis forgets a group member after a day (group_expiry)
 RETRY_SECONDS = 1.0  # channel layer away (Redis restarting): try again this often
+# A fan-out leaves by a message to its own channel, not by cancelling its receive():
+# channels_redis loses the message a cancelled receive had already popped from the
+# process's shared inbox (django/channels_redis#366), and as the busiest receiver the
+# fan-out usually holds that inbox, so the lost message could be another socket's (a
+# revocation). The wait covers one blocking pop (channels_redis brpop_timeout, 5 s).
+STOP_TYPE = "live.fanout.stop"
+STOP_WAIT_SECONDS = 6.0
 
 # camera-group event type -> the WebSocket message "type" (DESIGN.md section 6)
 EVENT_TYPES = {"camera.status": ("status", "status"), "camera.clock": ("clock", "clock"),
@@ -119,7 +126,7 @@ class CameraFanout:
                 self._channel = await self.layer.new_channel()
                 await self.layer.group_add(self.group, self._channel)
                 self._task = asyncio.get_running_loop().create_task(
-                    self._run(), name=f"live-fanout-{self.camera}")
+                    self._run(self._channel), name=f"live-fanout-{self.camera}")
             self.sockets.append(sock)
 
     async def leave(self, sock: LiveSocket) -> None:
@@ -133,22 +140,27 @@ class CameraFanout:
     async def _stop(self) -> None:
         channel, self._channel = self._channel, None
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
         try:
             await self.layer.group_discard(self.group, channel)
         except Exception:  # Redis away: the membership expires on its own
             log.debug("fan-out of %s: group_discard failed", self.camera, exc_info=True)
+        if task is None:
+            return
+        try:
+            await self.layer.send(channel, {"type": STOP_TYPE})
+            await asyncio.wait_for(asyncio.shield(task), STOP_WAIT_SECONDS)
+        except Exception:  # the layer is away or the stop message is late: cancel after all
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
-    async def _run(self) -> None:
+    async def _run(self, channel: str) -> None:
         rejoin_at = time.monotonic() + REJOIN_SECONDS
         while True:
             try:
                 if time.monotonic() >= rejoin_at:
-                    await self.layer.group_add(self.group, self._channel)
+                    await self.layer.group_add(self.group, channel)
                     rejoin_at = time.monotonic() + REJOIN_SECONDS
-                event = await self.layer.receive(self._channel)
+                event = await self.layer.receive(channel)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # Redis restarting: it may come back empty, so rejoin
@@ -157,6 +169,8 @@ class CameraFanout:
                 await asyncio.sleep(RETRY_SECONDS)
                 rejoin_at = 0.0
                 continue
+            if event.get("type") == STOP_TYPE:
+                return
             await self.deliver(event)
 
     async def deliver(self, event: dict) -> None:

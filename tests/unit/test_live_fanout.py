@@ -220,6 +220,36 @@ def test_over_redis_the_fanout_receives_next_to_the_sockets_own_channels():
     asyncio.run(run())
 
 
+@pytest.mark.parametrize("kind", ["memory", "redis"])
+def test_a_fanout_leaves_by_a_message_to_itself_not_by_cancelling_its_receive(kind):
+    """The fan-out usually holds the process's shared inbox (it receives the most); were it
+    cancelled mid-pop, the message it had popped, maybe another socket's revocation, would
+    be lost (django/channels_redis#366). It leaves by a message to itself instead, and the
+    other channels of the process go on receiving."""
+    if kind == "redis":
+        from channels_redis.core import RedisChannelLayer
+        layer = RedisChannelLayer(hosts=[redis_url_or_skip()],
+                                  prefix=f"petcam-test-{uuid.uuid4().hex[:6]}")
+    else:
+        layer = InMemoryChannelLayer()
+
+    async def run() -> None:
+        group = f"{GROUP}.{uuid.uuid4().hex[:6]}"
+        own = await layer.new_channel()  # a consumer's own channel
+        fanout = CameraFanout("default", group, layer=layer)
+        for n in range(3):
+            live = Sink(f"s{n}").live_socket()
+            await fanout.join(live)
+            task = fanout._task
+            await asyncio.sleep(0.02)  # the fan-out waits on the inbox
+            await asyncio.gather(layer.send(own, {"type": "x", "n": n}), fanout.leave(live))
+            assert task is not None and task.done() and not task.cancelled()
+            assert await asyncio.wait_for(layer.receive(own), WAIT) == {"type": "x", "n": n}
+        await layer.flush()
+
+    asyncio.run(run())
+
+
 @pytest.mark.production
 def test_over_redis_a_worker_reply_is_not_queued_behind_fifty_quiet_sockets():
     """streaming/worker_rpc.py's reply channel shares the sockets' inbox (its prefix): with
