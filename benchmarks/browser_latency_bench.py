@@ -454,10 +454,12 @@ def _run(args, turn) -> dict:
                     settings.append(("wait for next IDR (PETCAM_GOP_REPLAY=0)",
                                      {"PETCAM_GOP_REPLAY": "0"}, False))
                 if args.also_unpaced:
-                    # Issue 13: IDR pacing and the idle reader must not cost latency.
-                    settings.append(("GOP replay, IDRs unpaced, reader never relaxed",
-                                     {"PETCAM_GOP_REPLAY": "1", "PETCAM_PACING": "0",
-                                      "PETCAM_IDLE_RELAX": "0"}, False))
+                    # Issue 13: IDR pacing, batched sends and the idle reader must not
+                    # cost latency: the send path as it was before them, same run.
+                    settings.append(("GOP replay, unpaced, a sendto per packet, reader never "
+                                     "relaxed", {"PETCAM_GOP_REPLAY": "1", "PETCAM_PACING": "0",
+                                                 "PETCAM_BATCH_SEND": "0",
+                                                 "PETCAM_IDLE_RELAX": "0"}, False))
                 for label, env, relay in settings:
                     stack.start_server(env)
                     status = stack.wait_live()
@@ -557,8 +559,9 @@ def main() -> None:
     ap.add_argument("--no-reference", dest="reference", action="store_false",
                     help="skip the PETCAM_GOP_REPLAY=0 trials")
     ap.add_argument("--also-unpaced", action="store_true",
-                    help="a third setting: GOP replay with PETCAM_PACING=0 and "
-                         "PETCAM_IDLE_RELAX=0 (does pacing cost latency?)")
+                    help="a third setting: GOP replay with PETCAM_PACING=0, "
+                         "PETCAM_BATCH_SEND=0 and PETCAM_IDLE_RELAX=0 (do issue 13's "
+                         "send-path changes cost latency?)")
     ap.add_argument("--width", type=int, default=1920)
     ap.add_argument("--height", type=int, default=1080)
     ap.add_argument("--fps", type=int, default=30)
