@@ -335,8 +335,10 @@ PETCAM_SHARED_PACKETIZER = env_bool("PETCAM_SHARED_PACKETIZER", True)
 PETCAM_GOP_REPLAY = env_bool("PETCAM_GOP_REPLAY", True)
 # Send RTP with petcam's per-frame loop (off: aiortc's own per-packet loop, for comparison).
 PETCAM_LEAN_SENDER = env_bool("PETCAM_LEAN_SENDER", True)
-# Lean sender: spread a big frame (an IDR) over most of a frame interval, not one burst.
-PETCAM_PACING = env_bool("PETCAM_PACING", True)
+# Lean sender: spread a big frame (an IDR) over most of a frame interval, not one burst:
+# "auto" (default) once the viewer reports a lost packet of one (a NACK), 1 always, 0 never.
+PETCAM_PACING: bool | str = ("auto" if os.environ.get("PETCAM_PACING", "auto").strip().lower()
+                             == "auto" else env_bool("PETCAM_PACING", True))
 # Lean sender: a burst of a viewer's packets in one sendmmsg (0: one sendto per packet).
 PETCAM_BATCH_SEND = env_bool("PETCAM_BATCH_SEND", True)
 # Detections reader: sleep until the next result is due (0: poll every 2 ms throughout).

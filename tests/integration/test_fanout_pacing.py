@@ -86,3 +86,54 @@ def test_unpaced_the_idr_is_one_burst(batch_send):
     else:
         assert frames[0] == [idr_packets]
     assert not idr_is_paced(frames)
+
+
+def test_auto_paces_a_viewer_only_after_it_lost_a_packet_of_a_big_frame():
+    """PETCAM_PACING=auto (the default): IDRs leave at once (the lowest latency) until the
+    viewer NACKs a packet of one; a lost P-frame packet does not count. From then on its
+    IDRs are paced. (Bursts as the sender cuts a frame: one of the whole frame unpaced,
+    several of at most PACE_BURST paced.)"""
+    gop = 4
+
+    async def run() -> tuple[list[int], list[int], bool]:
+        async with fanout(1, replay_gop=False, pacing="auto") as f:
+            sender = next(iter(f.viewers.sessions.values())).sender
+            assert sender is not None
+            bursts: list[tuple[int, int]] = []
+            send_batched = sender._send_batched
+
+            def record(path, srtp, header, payloads, start, end, seq):
+                bursts.append((sender.track.frames_sent, end - start))
+                return send_batched(path, srtp, header, payloads, start, end, seq)
+
+            sender._send_batched = record
+            for n in range(gop):  # an IDR and P-frames: nothing lost
+                f.hub.publish(access_unit(n, gop))
+                await asyncio.sleep(1 / 30)
+            await wait_received(f.clients, gop)
+            # NACKs as a viewer that lost them would send (this one has every packet: the
+            # answers are kept off the wire, an old packet would upset its jitter buffer).
+            answered: list[bytes] = []
+
+            async def keep(_sender, packet: bytes) -> None:
+                answered.append(packet)
+
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr("streaming.media.webrtc.fanout.compat.send_rtp", keep)
+                await sender.retransmit(sender._history[-1].first_seq)  # a P-frame's
+                p_frame_switched = sender.pacing
+                idr = next(fr for fr in sender._history if len(fr.payloads) > 100)
+                await sender.retransmit((idr.first_seq + 7) & 0xFFFF)
+            assert len(answered) == 2  # both were answered
+            for n in range(gop, 2 * gop):  # the next IDR
+                f.hub.publish(access_unit(n, gop))
+                await asyncio.sleep(1 / 30)
+            await wait_received(f.clients, 2 * gop)
+            return ([size for fr, size in bursts if fr == 1],
+                    [size for fr, size in bursts if fr == gop + 1], p_frame_switched)
+
+    before, after, p_frame_switched = asyncio.run(run())
+    idr_packets = len(h264_payloads(access_unit(0).data))
+    assert not p_frame_switched
+    assert before == [idr_packets], before  # at once
+    assert sum(after) == idr_packets and max(after) <= PACE_BURST, after  # paced

@@ -25,7 +25,8 @@ sendto each (the path with PETCAM_BATCH_SEND=0). A relayed (TURN) pair goes
 through aioice either way. A frame of more than PACE_ABOVE packets
 (an IDR; live, or in a backlog after a stall, but not in a replayed GOP that
 a new viewer waits on) leaves in bursts of at most PACE_BURST spread over
-most of a frame interval (PETCAM_PACING, pace_schedule), so it does not overflow a
+most of a frame interval (PETCAM_PACING, pace_schedule; "auto", the default: only
+once the viewer has reported a lost packet of such a frame), so it does not overflow a
 phone's receive buffer (208 KiB, Linux's default, holds ~90 such datagrams;
 an IDR is 100-200). The packets on the wire are what aiortc's loop sends,
 byte for byte before SRTP, except that abs-send-time is that of the burst
@@ -145,10 +146,14 @@ class LeanSender:
     """Runs in place of one RTCRtpSender's RTP loop (for a PassthroughTrack)."""
 
     def __init__(self, sender: RTCRtpSender, track: PassthroughTrack,
-                 cache: PayloadCache = PAYLOADS, shared: bool = True, pacing: bool = True,
-                 batch_send: bool = True) -> None:
+                 cache: PayloadCache = PAYLOADS, shared: bool = True,
+                 pacing: bool | str = True, batch_send: bool = True) -> None:
         self.sender = sender
-        self.pacing = pacing
+        # "auto": unpaced (the lowest latency: a paced IDR's last packet leaves up to 0.8 of
+        # a frame later, and a browser's jitter buffer then delays every frame by that)
+        # until the viewer reports a lost packet of a big frame (a NACK), then paced.
+        self.pacing_mode = pacing
+        self.pacing = pacing is True
         self.batch_send = batch_send and udp_batch.available()
         self.track = track
         self.cache = cache
@@ -412,6 +417,11 @@ class LeanSender:
         if found is None or internals is None:
             return
         frame, index = found
+        if (self.pacing_mode == "auto" and not self.pacing
+                and len(frame.payloads) > PACE_ABOVE):
+            self.pacing = True  # a big frame's burst overflowed something on the way
+            log.info("viewer lost packet %d of a %d-packet frame: its big frames are paced "
+                     "from now on", index, len(frame.payloads))
         packet = RtpPacket(payload_type=self._payload_type,
                            marker=int(index == len(frame.payloads) - 1),
                            sequence_number=sequence_number, timestamp=frame.timestamp,

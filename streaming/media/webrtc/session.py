@@ -60,7 +60,7 @@ class ViewerSession:
                  shared_packetizer: bool = True, replay_gop: bool = True,
                  catch_up_bytes_per_s: float = 10e6, owner: int | None = None,
                  credential: str | None = None, lean_sender: bool = True,
-                 pacing: bool = True, batch_send: bool = True) -> None:
+                 pacing: bool | str = "auto", batch_send: bool = True) -> None:
         self.id = secrets.token_hex(8)
         self.camera = camera
         # The user who opened it (None: the web tier sent no id). Only they, or a user

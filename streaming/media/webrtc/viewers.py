@@ -37,7 +37,9 @@ class ViewerLimits:
     replay_gop: bool = True  # start viewers from the cached GOP (off: wait for an IDR)
     catch_up_bytes_per_s: float = 10e6  # pacing of that replay
     lean_sender: bool = True  # our per-frame RTP loop instead of aiortc's per-packet one
-    pacing: bool = True  # spread a big live frame (IDR) over half a frame interval
+    # spread a big live frame (IDR) over most of a frame interval: True, False, or "auto"
+    # (once the viewer reports a lost packet of one; fanout.LeanSender)
+    pacing: bool | str = "auto"
     batch_send: bool = True  # a burst of a viewer's packets in one sendmmsg, not a sendto each
     mse_window_frames: int = 30  # MSE: fragments in flight before the browser acknowledges
 
