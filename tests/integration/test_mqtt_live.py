@@ -16,7 +16,12 @@ import av
 
 from tests.support.mosquitto import Subscriber, running_broker
 from tests.support.processes import site_env, wait_for
-from tests.support.webrtc_client import http, running_site, simulated_camera
+from tests.support.webrtc_client import (
+    camera_status,
+    create_event_rule,
+    running_site,
+    simulated_camera,
+)
 
 
 def test_events_and_state_reach_the_broker_and_home_assistant(tmp_path):
@@ -25,11 +30,8 @@ def test_events_and_state_reach_the_broker_and_home_assistant(tmp_path):
         env = site_env(tmp_path, PETCAM_MQTT_URL=broker.url, PETCAM_MQTT_CLASSES="cat",
                        PETCAM_EVENT_END_SECONDS="1", PETCAM_EVENT_RULES_REFRESH_SECONDS="0.3")
         with running_site(env, tmp_path / "logs") as site:
-            auth = {"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"}
-            made = http("POST", site.base + "/api/event-rules/", json.dumps(
-                {"camera": "default", "name": "cat", "classes": ["cat"],
-                 "min_confidence": 0.8}).encode(), auth)
-            assert made.status == 201, made.body
+            create_event_rule(site.base, site.token, camera="default", name="cat",
+                              classes=["cat"], min_confidence=0.8)
             wait_for(lambda: sub.latest("petcam/availability") == b"online", 20, "birth")
             config = wait_for(lambda: sub.latest(
                 "homeassistant/binary_sensor/petcam_default/cat/config"), 20, "discovery")
@@ -42,7 +44,7 @@ def test_events_and_state_reach_the_broker_and_home_assistant(tmp_path):
                 wait_for(lambda: sub.latest("petcam/default/cat/count") == b"1", 10,
                          "the cat counted")
                 wait_for(lambda: sub.latest("petcam/default/camera") == b"day", 10, "day")
-                status = http("GET", site.base + "/api/cameras/default/", None, auth).json()
+                status = camera_status(site.base, site.token)
                 assert status["mqtt"]["connected"] and status["mqtt"]["dropped"] == 0
                 sim.popen.send_signal(signal.SIGUSR1)  # the board switches to infrared
                 wait_for(lambda: sub.latest("petcam/default/camera") == b"night", 10,

@@ -10,7 +10,7 @@ import json
 
 from tests.support.mosquitto import Subscriber, running_broker
 from tests.support.processes import site_env, wait_for
-from tests.support.webrtc_client import http, running_site, simulated_camera
+from tests.support.webrtc_client import create_event_rule, running_site, simulated_camera
 
 
 def messages(sub: Subscriber, kind: str) -> list:
@@ -24,11 +24,8 @@ def test_an_event_open_at_the_stop_is_ended_on_the_broker(tmp_path):
         env = site_env(tmp_path, PETCAM_MQTT_URL=broker.url, PETCAM_MQTT_CLASSES="cat",
                        PETCAM_EVENT_END_SECONDS="60", PETCAM_EVENT_RULES_REFRESH_SECONDS="0.3")
         with running_site(env, tmp_path / "logs") as site:
-            auth = {"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"}
-            made = http("POST", site.base + "/api/event-rules/", json.dumps(
-                {"camera": "default", "name": "cat", "classes": ["cat"],
-                 "min_confidence": 0.8}).encode(), auth)
-            assert made.status == 201, made.body
+            create_event_rule(site.base, site.token, camera="default", name="cat",
+                              classes=["cat"], min_confidence=0.8)
             with simulated_camera(site, "--bitrate", "300", "--detect-fps", "15"):
                 wait_for(lambda: messages(sub, "started"), 20, "the event's start message")
                 wait_for(lambda: sub.latest("petcam/default/cat") == b"ON", 10, "ON")

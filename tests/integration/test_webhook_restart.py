@@ -13,7 +13,7 @@ import time
 
 from tests.support.processes import pick_free_port, site_env, start_site, wait_for
 from tests.support.webhook_receiver import Receiver
-from tests.support.webrtc_client import http, running_site, simulated_camera
+from tests.support.webrtc_client import create_event_rule, running_site, simulated_camera
 
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -30,11 +30,9 @@ def test_a_delivery_cut_by_a_stop_arrives_once_after_the_restart(tmp_path):
                    PETCAM_EVENT_END_SECONDS="60", PETCAM_EVENT_RULES_REFRESH_SECONDS="0.3")
     try:
         with running_site(env, tmp_path / "logs") as site:
-            auth = {"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"}
-            made = http("POST", site.base + "/api/event-rules/", json.dumps(
-                {"camera": "default", "classes": ["cat"], "min_confidence": 0.8,
-                 "webhook_url": receiver.url, "webhook_secret": SECRET}).encode(), auth)
-            assert made.status == 201, made.body
+            create_event_rule(site.base, site.token, camera="default", classes=["cat"],
+                              min_confidence=0.8, webhook_url=receiver.url,
+                              webhook_secret=SECRET)
             with simulated_camera(site, "--bitrate", "300", "--detect-fps", "15"):
                 wait_for(lambda: by_type(receiver, "started"), 20, "the first attempt")
                 failed_at = time.monotonic()

@@ -96,6 +96,14 @@ def camera_status(base: str, token: str, camera: str = "default") -> dict:
     return reply.json()
 
 
+def create_event_rule(base: str, token: str, **rule: object) -> dict:
+    """POST /api/event-rules/ with the token (201 asserted): the rule as the API shows it."""
+    reply = http("POST", f"{base.rstrip('/')}/api/event-rules/", json.dumps(rule).encode(),
+                 {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    assert reply.status == 201, (reply.status, reply.body)
+    return reply.json()
+
+
 def viewers(base: str, token: str, camera: str = "default") -> dict:
     """The worker's viewer figures: {count, max, rejected_full, sessions: [...]}."""
     return camera_status(base, token, camera)["viewers"]
