@@ -20,6 +20,9 @@ log = logging.getLogger("petcam.events")
 STARTED, ENDED = "started", "ended"
 _handlers: dict[str, str] = {}
 _loaded: dict[str, Callable[[str, dict], Any]] = {}
+# Handler tasks still running: held here so none is garbage-collected half way, and so a
+# stopping worker can let an event's last hooks finish (settle) before its loop ends.
+_running: set[asyncio.Task] = set()
 
 
 def register_handler(name: str, path: str) -> None:
@@ -53,5 +56,20 @@ async def _run(name: str, kind: str, event: dict) -> None:
 def emit(kind: str, event: dict) -> list[asyncio.Task]:
     """Start every handler on the running loop; returns their tasks (tests await them)."""
     loop = asyncio.get_running_loop()
-    return [loop.create_task(_run(name, kind, dict(event)), name=f"event-hook-{name}")
-            for name in list(_handlers)]
+    tasks = [loop.create_task(_run(name, kind, dict(event)), name=f"event-hook-{name}")
+             for name in list(_handlers)]
+    for task in tasks:
+        _running.add(task)
+        task.add_done_callback(_running.discard)
+    return tasks
+
+
+async def settle(timeout: float) -> int:
+    """Wait up to `timeout` seconds for the handlers still running on this loop (a stop
+    calls it after ending the open events, so their "ended" hooks are not cut off);
+    returns how many were still running after it."""
+    loop = asyncio.get_running_loop()
+    mine = [task for task in _running if task.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=timeout)
+    return sum(not task.done() for task in mine)

@@ -34,6 +34,7 @@ from streaming.metric_families import counter
 from streaming.worker.registry import CameraContext
 
 log = logging.getLogger("petcam.events")
+HOOKS_SETTLE_SECONDS = 5.0  # a stop waits this long at most for the last hooks
 
 
 def camera_to_wall(timestamp: float) -> datetime:
@@ -113,6 +114,9 @@ class EventPart:
         if writer is not None:
             writer.cancel()
             await asyncio.gather(writer, return_exceptions=True)
+        # The hooks of the last start/end (push, MQTT, webhook) finish before the loop ends.
+        if left := await dispatch.settle(HOOKS_SETTLE_SECONDS):
+            log.warning("camera %s: %d event hook(s) still running at stop", self.camera, left)
 
     # --- rules ----------------------------------------------------------------------------
 

@@ -66,3 +66,27 @@ def test_no_handlers_no_tasks():
         return dispatch.emit(dispatch.STARTED, {"id": 1})
 
     assert asyncio.run(main()) == []
+
+
+async def slow_handler(kind: str, event: dict) -> None:
+    await asyncio.sleep(event["sleep"])
+    received.append(("slow", kind, event["id"]))
+
+
+def test_settle_lets_running_hooks_finish_and_counts_the_rest():
+    """A stopping worker settles the hooks of its last events: a hook that finishes within
+    the wait is not cut off when the loop ends; one that does not is counted."""
+    received.clear()
+    dispatch.register_handler("slow", f"{__name__}:slow_handler")
+    try:
+        async def main():
+            dispatch.emit(dispatch.ENDED, {"id": 1, "sleep": 0.2})  # nobody keeps the task
+            assert await dispatch.settle(2.0) == 0
+            assert received == [("slow", "ended", 1)]
+            dispatch.emit(dispatch.ENDED, {"id": 2, "sleep": 30})
+            return await dispatch.settle(0.05)
+
+        assert asyncio.run(main()) == 1
+    finally:
+        dispatch.unregister_handler("slow")
+    assert received == [("slow", "ended", 1)]
