@@ -75,6 +75,7 @@ class ChromeLikeRemb:
 RTP_HEAD = struct.Struct("!HI")  # sequence number, timestamp (bytes 2-7 of an RTP header)
 SRTP_CHECK_EVERY = 64  # decrypt one RTP packet in this many: proof the counted ones are real
 RR_INTERVAL = 1.0  # s between the lean viewer's receiver reports (servers' liveness check)
+NACK_MAX = 512  # a longer gap is a stall, not loss worth asking again for (as Chrome)
 
 
 class RtpCounter:
@@ -86,12 +87,16 @@ class RtpCounter:
     frame's marker packet, and end in its own marker. `bytes` is what follows the RTP
     header and its extensions (payload + SRTP tag). One packet in SRTP_CHECK_EVERY is
     decrypted with the session's keys: `srtp_failures` stays 0 for a real stream.
+    With `send_nack`, each gap is asked for again at once with a generic NACK, as a
+    browser does (retransmissions arrive as RTX and are counted as `other`).
     """
 
     def __init__(self, skip_pts: set[int]) -> None:
         self.skip_pts = skip_pts  # RTX payload types: counted apart as `other`
         self.packets = self.bytes = self.frames = self.complete = self.other = 0
         self.forwarded = self.late = self.srtp_checked = self.srtp_failures = 0
+        self.nacked = 0  # sequence numbers asked for again
+        self.send_nack = None  # (media ssrc, [missing sequence numbers]) -> None
         self.ssrc: int | None = None
         self.first_ext: int | None = None
         self.ext_max = 0  # highest extended sequence number
@@ -104,14 +109,14 @@ class RtpCounter:
     def snapshot(self) -> dict:
         return {"packets": self.packets, "bytes": self.bytes, "frames": self.frames,
                 "complete": self.complete, "other": self.other, "forwarded": self.forwarded,
-                "late": self.late, "ssrc": self.ssrc,
+                "late": self.late, "ssrc": self.ssrc, "nacked": self.nacked,
                 "expected": self.ext_max - self.first_ext + 1 if self.first_ext is not None
                 else 0, "srtp_checked": self.srtp_checked,
                 "srtp_failures": self.srtp_failures}
 
 
-def install_rtp_counter(viewer: Viewer, remote_sdp: str,
-                        read_every: float = 0.0) -> RtpCounter:
+def install_rtp_counter(viewer: Viewer, remote_sdp: str, read_every: float = 0.0,
+                        nack: bool = False) -> RtpCounter:
     """Take the viewer's ICE UDP sockets away from asyncio's one-datagram-per-wakeup
     reader: drain each in a loop; STUN, DTLS and RTCP go on to aioice as before, RTP is
     only counted. Its receiver reports come from `_report_loop`. Every socket of the
@@ -126,6 +131,13 @@ def install_rtp_counter(viewer: Viewer, remote_sdp: str,
     skip = {int(pt) for pt in re.findall(r"a=rtpmap:(\d+) rtx/", remote_sdp)}
     c = viewer.rtp = RtpCounter(skip)
     loop = asyncio.get_running_loop()
+    if nack:
+        own = _rtcp_ssrc(receiver)
+
+        def send_nack(media_ssrc: int, missing: list[int]) -> None:
+            c.nacked += len(missing)
+            asyncio.ensure_future(dtls._send_rtp(generic_nack(own, media_ssrc, missing)))
+        c.send_nack = send_nack
     drains: list = []
     for protocol in dtls.transport._connection._protocols:  # aioice keeps them private
         transport = getattr(protocol, "transport", None)
@@ -191,6 +203,8 @@ def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
                     continue
                 c.ext_max += d
                 gap = d != 1
+                if gap and c.send_nack is not None and d <= NACK_MAX:
+                    c.send_nack(c.ssrc, [(c.last_seq + i) & 0xFFFF for i in range(1, d)])
             c.last_seq = seq
             if ts != c.ts:
                 c.ts = ts
@@ -216,12 +230,32 @@ def _drainer(c: RtpCounter, sock: socket.socket, forward, dtls):
     return drain
 
 
+def _rtcp_ssrc(receiver) -> int:
+    return getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None) or random.getrandbits(32)
+
+
+def generic_nack(ssrc: int, media_ssrc: int, missing: list[int]) -> bytes:
+    """RTCP generic NACK (RFC 4585 6.2.1): PID + a bitmask of the 16 after it, sequence
+    numbers in order and modulo 2^16 (aiortc's own serializer breaks at the wrap)."""
+    fci = b""
+    i = 0
+    while i < len(missing):
+        pid, blp = missing[i], 0
+        i += 1
+        while i < len(missing) and 0 < (missing[i] - pid) & 0xFFFF <= 16:
+            blp |= 1 << (((missing[i] - pid) & 0xFFFF) - 1)
+            i += 1
+        fci += struct.pack("!HH", pid, blp)
+    body = struct.pack("!LL", ssrc, media_ssrc) + fci
+    return struct.pack("!BBH", 0x80 | 1, 205, len(body) // 4) + body  # length: 32-bit words - 1
+
+
 async def _report_loop(viewer: Viewer, dtls, receiver) -> None:
     """RTCP receiver reports about the counted stream, as a browser sends them: petcam
     drops a viewer that sends none (aiortc's own reports need RTP it never sees here)."""
     from aiortc.rtp import RtcpReceiverInfo, RtcpRrPacket
 
-    own = getattr(receiver, "_RTCRtpReceiver__rtcp_ssrc", None) or random.getrandbits(32)
+    own = _rtcp_ssrc(receiver)
     c = viewer.rtp
     last_expected = last_packets = 0
     while True:
@@ -392,7 +426,8 @@ async def open_viewer(signaling: dict) -> Viewer:
             await asyncio.sleep(0.05)
         viewer.connect_ms = round((time.monotonic() - t_offer) * 1000, 1)
         if signaling.get("count_rtp"):
-            install_rtp_counter(viewer, remote, signaling.get("read_every", 0.0))
+            install_rtp_counter(viewer, remote, signaling.get("read_every", 0.0),
+                                signaling.get("nack", False))
     except Exception as exc:
         viewer.error = f"{type(exc).__name__}: {exc}"
     return viewer

@@ -28,12 +28,14 @@ Receivers: aiortc peers (ICE, DTLS-SRTP, RTCP) whose RTP never reaches
 aiortc: the ICE-selected socket is drained in a loop and each SRTP packet is
 counted from its clear header (sequence gaps, marker bits, payload bytes), one
 in 64 decrypted as a check (`_rtc_clients.RtpCounter`); they send a receiver
-report a second, no NACK, no PLI. Several per process. Whether they keep up:
-their own CPU (% of the client core) and the kernel's UDP `RcvbufErrors`
-(/proc/net/snmp, whole machine) over each window.
+report a second, no PLI, and NACKs only with `--receiver-nack`. Several per
+process. Whether they keep up: their own CPU (% of the client core) and the
+kernel's UDP `RcvbufErrors` (/proc/net/snmp, whole machine) over each window.
 
-IDR pacing (`--pacing both`): a paced and an unpaced petcam, each its own
-embedded site and camera replaying the clip, side by side in the run; with
+IDR pacing (`--pacing both`: always paced and unpaced; `--pacing all`: auto, the
+default, as well, whose viewers are paced once they NACK, so with
+`--receiver-nack`): petcams each with its own embedded site and camera replaying
+the clip, side by side in the run; with
 `--rcvbuf 212992` (the kernel's default buffer) and `--read-every-ms 10`
 (receivers that read only that often, like a phone's busy receive thread,
 SCHED_FIFO with `--receiver-fifo` so they really do on a loaded machine) the
@@ -420,6 +422,9 @@ def measure(name: str, pid: int, other_pids: list[int], pool: ClientPool, n: int
         "client_socket_drops": drops1[1] - drops0[1],
         "source_fps": round((f1[0] - f0[0]) / dt, 2) if f0 is not None else None,
         "sink_dropped": f1[1] - f0[1] if f0 is not None else None,
+        "retransmitted": f1[2] - f0[2] if f0 is not None else None,
+        "viewers_paced": f1[3] if f1 is not None else None,
+        "nacked": sum(v["rtp"].get("nacked", 0) for v in viewers),
         "load": f"{load0} -> {loadavg()}",
         "window_s": round(dt, 1),
     })
@@ -448,13 +453,19 @@ def start_petcam(args, clip_path: Path, settings: dict[str, str]) -> tuple[Stack
     return stack, pid
 
 
+PACING_VALUE = {"auto": "auto", "on": "1", "off": "0"}
+
+
 def petcam_servers(pacing: str, batch_send: str = "on") -> dict[str, dict[str, str]]:
     """Server names -> their PETCAM_PACING and PETCAM_BATCH_SEND, for --pacing and
-    --batch-send on/off/both ("both": a second petcam with that setting off, the same
-    clip, side by side in the run)."""
-    servers = {"petcam": {"PETCAM_PACING": "0" if pacing == "off" else "1",
+    --batch-send ("both": a second petcam with that setting off, the same clip, side by
+    side in the run; --pacing all: auto, always and never, three petcams)."""
+    first = {"both": "on", "all": "auto"}.get(pacing, pacing)
+    servers = {"petcam": {"PETCAM_PACING": PACING_VALUE[first],
                           "PETCAM_BATCH_SEND": "0" if batch_send == "off" else "1"}}
-    if pacing == "both":
+    if pacing == "all":
+        servers["petcam-paced"] = {**servers["petcam"], "PETCAM_PACING": "1"}
+    if pacing in ("both", "all"):
         servers["petcam-unpaced"] = {**servers["petcam"], "PETCAM_PACING": "0"}
     if batch_send == "both":
         servers["petcam-sendto"] = {**servers["petcam"], "PETCAM_BATCH_SEND": "0"}
@@ -468,8 +479,10 @@ def run(args) -> dict:
     ensure_janus(notes)
     os.sched_setaffinity(0, {args.client_core})  # this process and what it starts
     wanted = args.servers.split(",")
-    if args.pacing == "both" and "petcam" in wanted and "petcam-unpaced" not in wanted:
-        wanted.insert(wanted.index("petcam") + 1, "petcam-unpaced")
+    for extra in {"both": ["petcam-unpaced"],
+                  "all": ["petcam-paced", "petcam-unpaced"]}.get(args.pacing, []):
+        if "petcam" in wanted and extra not in wanted:
+            wanted.insert(wanted.index("petcam") + 1, extra)
     if args.batch_send == "both" and "petcam" in wanted and "petcam-sendto" not in wanted:
         wanted.insert(wanted.index("petcam") + 1, "petcam-sendto")
     petcams = {k: v for k, v in petcam_servers(args.pacing, args.batch_send).items()
@@ -491,6 +504,11 @@ def run(args) -> dict:
             signaling["rcvbuf"] = args.rcvbuf
         if args.read_every_ms:
             signaling["read_every"] = args.read_every_ms / 1000
+        if args.receiver_nack:
+            signaling["nack"] = True
+        elif args.pacing in ("auto", "all") and args.rcvbuf:
+            notes.append("PETCAM_PACING=auto paces a viewer once it NACKs; these receivers "
+                         "send no NACK (--receiver-nack), so auto never paces them here")
         for name, settings in petcams.items():
             stacks[name], servers[name] = start_petcam(args, clip_path, settings)
             pools[name] = ClientPool({**signaling, "kind": "http", "base": stacks[name].base,
@@ -523,11 +541,14 @@ def run(args) -> dict:
             os.setpriority(os.PRIO_PROCESS, feeder, -10)
 
         def frames_read(stack: Stack):
-            def read() -> tuple[int, int]:
-                """(frames the reader read, frames the viewers' sinks dropped) so far."""
+            def read() -> tuple[int, int, int, int]:
+                """(frames the reader read, frames the viewers' sinks dropped, packets
+                sent again on NACKs, viewers paced) so far."""
                 status = stack.status()
-                return (status["reader"]["frames_read"],
-                        sum(s["dropped"] for s in status["viewers"].get("sessions", [])))
+                sessions = status["viewers"].get("sessions", [])
+                return (status["reader"]["frames_read"], sum(s["dropped"] for s in sessions),
+                        sum(s.get("retransmitted") or 0 for s in sessions),
+                        sum(bool(s.get("paced")) for s in sessions))
             return read
         for n in counts:
             for name in (w for w in wanted if w in servers):
@@ -600,15 +621,20 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
             if j:
                 ratios[f"petcam_sendto_over_janus_cpu_{n}_viewers"] = round(
                     sendto["server_cpu_pct"] / max(j["server_cpu_pct"], 0.1), 2)
-        paced, unpaced = p, find("petcam-unpaced", n)
-        if paced and unpaced and n:
-            ratios[f"petcam_paced_over_unpaced_cpu_{n}_viewers"] = round(
+        unpaced = find("petcam-unpaced", n)
+        paced_rows = {"both": [("petcam", "always")],
+                      "all": [("petcam", "auto"), ("petcam-paced", "always")]}
+        for server, how in paced_rows.get(args.pacing, []):
+            paced = find(server, n)
+            if not (paced and unpaced and n):
+                continue
+            ratios[f"petcam_paced_{how}_over_unpaced_cpu_{n}_viewers"] = round(
                 paced["server_cpu_pct"] / max(unpaced["server_cpu_pct"], 0.1), 2)
-            targets[f"{n} viewers: IDR pacing, no packet lost at the receivers' sockets "
-                    f"(paced: {paced['client_socket_drops']} drops, {paced['loss_pct_max']}% "
-                    f"max loss; unpaced: {unpaced['client_socket_drops']} drops, "
-                    f"{unpaced['loss_pct_max']}%)"] = (paced["client_socket_drops"] == 0
-                                                       and paced["loss_pct_max"] == 0)
+            targets[f"{n} viewers: IDR pacing ({how}), no packet lost at the receivers' "
+                    f"sockets (paced: {paced['client_socket_drops']} drops, "
+                    f"{paced['loss_pct_max']}% max loss; unpaced: "
+                    f"{unpaced['client_socket_drops']} drops, {unpaced['loss_pct_max']}%)"] = (
+                paced["client_socket_drops"] == 0 and paced["loss_pct_max"] == 0)
     for r in rows:
         if r.get("udp_rcvbuf_errors"):
             notes.append(f"{r['server']} {r['viewers']} viewers: the kernel dropped "
@@ -623,6 +649,7 @@ def report(rows: list[dict], notes: list[str], args, clip: dict) -> dict:
                    "clip": clip, "window_s": args.seconds, "warmup_s": args.warmup,
                    "server_core": args.server_core, "client_core": args.client_core,
                    "client_processes": args.client_procs, "pacing": args.pacing,
+                   "receiver_nack": args.receiver_nack,
                    "batch_send": args.batch_send,
                    "janus_input_rcvbuf_asked": args.janus_input_rcvbuf,
                    "janus_input_rcvbuf_kernel": getattr(args, "janus_input_rb", None),
@@ -664,8 +691,14 @@ def main() -> None:
     ap.add_argument("--batch-send", choices=["on", "off", "both"], default="on",
                     help="PETCAM_BATCH_SEND (both: a petcam sending a burst per sendmmsg "
                          "and one sending a sendto per packet, in the run)")
-    ap.add_argument("--pacing", choices=["on", "off", "both"], default="on",
-                    help="PETCAM_PACING (both: a paced and an unpaced petcam in the run)")
+    ap.add_argument("--pacing", choices=["auto", "on", "off", "both", "all"], default="auto",
+                    help="PETCAM_PACING auto (the default: a viewer is paced once it NACKs "
+                         "a packet of a big frame), on (1: always), off (0: never); both: "
+                         "an always-paced and an unpaced petcam in the run; all: auto, "
+                         "always and never side by side")
+    ap.add_argument("--receiver-nack", action="store_true",
+                    help="the receivers ask for every sequence gap again with a generic "
+                         "NACK at once, as a browser does (auto pacing needs it)")
     ap.add_argument("--rcvbuf", type=int, default=0,
                     help="receivers' socket buffer in bytes (0: 8 MiB, the harness's)")
     ap.add_argument("--receiver-nice", type=int, default=0,
@@ -697,6 +730,7 @@ def main() -> None:
             "frames_pct_min", "frames_pct_mean", "kbps_min", "kbps_mean", "loss_pct_max",
             "packets_per_viewer_s", "srtp_failures", "client_cpu_pct", "udp_rcvbuf_errors",
             "server_socket_drops", "client_socket_drops", "source_fps", "sink_dropped",
+            "nacked", "retransmitted", "viewers_paced",
             "other_servers_cpu_pct", "load"]
     print_table(result["rows"], cols)
     emit(result, args.json)

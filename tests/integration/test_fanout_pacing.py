@@ -95,10 +95,12 @@ def test_auto_paces_a_viewer_only_after_it_lost_a_packet_of_a_big_frame():
     several of at most PACE_BURST paced.)"""
     gop = 4
 
-    async def run() -> tuple[list[int], list[int], bool]:
+    async def run() -> tuple[list[int], list[int], bool, dict]:
         async with fanout(1, replay_gop=False, pacing="auto") as f:
-            sender = next(iter(f.viewers.sessions.values())).sender
+            session = next(iter(f.viewers.sessions.values()))
+            sender = session.sender
             assert sender is not None
+            assert (session.stats()["paced"], session.stats()["retransmitted"]) == (False, 0)
             bursts: list[tuple[int, int]] = []
             send_batched = sender._send_batched
 
@@ -130,9 +132,11 @@ def test_auto_paces_a_viewer_only_after_it_lost_a_packet_of_a_big_frame():
                 await asyncio.sleep(1 / 30)
             await wait_received(f.clients, 2 * gop)
             return ([size for fr, size in bursts if fr == 1],
-                    [size for fr, size in bursts if fr == gop + 1], p_frame_switched)
+                    [size for fr, size in bursts if fr == gop + 1], p_frame_switched,
+                    session.stats())
 
-    before, after, p_frame_switched = asyncio.run(run())
+    before, after, p_frame_switched, stats = asyncio.run(run())
+    assert (stats["paced"], stats["retransmitted"]) == (True, 2)  # what the status shows
     idr_packets = len(h264_payloads(access_unit(0).data))
     assert not p_frame_switched
     assert before == [idr_packets], before  # at once

@@ -228,6 +228,9 @@ class ViewerSession:
             "dropped": self.sink.stats.dropped,
             "overflows": self.sink.stats.overflows,
             "keyframe_requests": self.keyframe_requests,
+            # packets sent again on a NACK, and whether its big frames leave paced now
+            "retransmitted": self.sender.retransmitted if self.sender else None,
+            "paced": self.sender.pacing if self.sender else None,
             "clock": self.clock(),
             "age_s": round(time.monotonic() - self.created, 1),
         }
