@@ -12,9 +12,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming.media.shm import segment as shm_segment
 from tests.support.browser import launch, screenshot
-from tests.support.processes import Client, manage, start_install, start_simulator, wait_for
+from tests.support.processes import (
+    Client,
+    manage,
+    start_install,
+    start_simulator,
+    stop_install,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -43,10 +49,7 @@ def site(tmp_path_factory):
                "r.detection_classes = ['cat', 'dog', 'person']; r.save()")
         yield install
     finally:
-        sim.stop()
-        install.site.stop()
-        shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
-        shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
+        stop_install(install, sim)
 
 
 def admin_page(browser, install, path: str, **context):

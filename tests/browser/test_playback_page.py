@@ -23,10 +23,16 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming.media.shm import segment as shm_segment
 from streaming.simulator.scene import pet_box
 from tests.support.browser import READ_FRAME_CODE_FN, launch, screenshot
-from tests.support.processes import Client, manage, start_install, start_simulator, wait_for
+from tests.support.processes import (
+    Client,
+    manage,
+    start_install,
+    start_simulator,
+    stop_install,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -92,11 +98,7 @@ def recorded(tmp_path_factory):
         assert len(segments) == 2 and segments[1][0] >= GAP[1], timeline
         yield install, rec, timeline
     finally:
-        if sim is not None:
-            sim.stop()
-        install.site.stop()
-        shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
-        shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
+        stop_install(install, sim)
 
 
 def open_page(browser, install, rec, *, from_list: bool = False, **context):

@@ -23,9 +23,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from streaming.media.shm import segment as shm_segment
 from tests.support.browser import ARTIFACTS, launch
-from tests.support.processes import ROOT, Client, start_install, start_simulator, wait_for
+from tests.support.processes import (
+    ROOT,
+    Client,
+    start_install,
+    start_simulator,
+    stop_install,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -110,11 +116,7 @@ def site(tmp_path_factory):
                  30, "the camera to go live", interval=0.2)
         yield install
     finally:
-        if sim is not None:
-            sim.stop()
-        install.site.stop()
-        shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
-        shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
+        stop_install(install, sim)
 
 
 @pytest.fixture(scope="module")

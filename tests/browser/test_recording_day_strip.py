@@ -24,9 +24,15 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from streaming.media.shm import segment as shm_segment
 from tests.support.browser import launch, screenshot
-from tests.support.processes import Client, manage, start_install, start_simulator, wait_for
+from tests.support.processes import (
+    Client,
+    manage,
+    start_install,
+    start_simulator,
+    stop_install,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -59,11 +65,7 @@ def site(tmp_path_factory):
                  30, "the camera to go live", interval=0.2)
         yield install, client
     finally:
-        if sim is not None:
-            sim.stop()
-        install.site.stop()
-        shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
-        shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
+        stop_install(install, sim)
 
 
 def log_in(browser, install, path: str, **context):

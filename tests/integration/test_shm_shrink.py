@@ -27,6 +27,7 @@ from tests.support.processes import (
     Install,
     start_install,
     start_simulator,
+    stop_install,
     wait_for,
 )
 
@@ -82,9 +83,7 @@ class Site:
 def site(tmp_path):
     install = start_install(tmp_path)
     yield Site(install)
-    install.site.stop()
-    shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
-    shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
+    stop_install(install)
 
 
 def advance_write_index(path: str, frames: int) -> None:

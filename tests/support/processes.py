@@ -3,6 +3,7 @@ the simulator; a free port, a child process with its log, waiting for a conditio
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import http.cookiejar
@@ -201,6 +202,34 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+async def until(predicate, timeout: float = 5.0, what: str = "the condition", *,
+                in_thread: bool = True):
+    """wait_for on an event loop: predicate()'s first truthy value, asked every 50 ms (in
+    a thread, where it reads the database, unless in_thread=False); AssertionError after
+    `timeout` s."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await asyncio.to_thread(predicate) if in_thread else predicate()
+        if last:
+            return last
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def stop_install(install: Install, *beside: Proc | None) -> None:
+    """Stop what a test ran beside the site (a simulator...), then the site, and remove
+    the install's shared-memory segments."""
+    from streaming.media.shm import segment as shm_segment
+
+    for proc in beside:
+        if proc is not None:
+            proc.stop()
+    install.site.stop()
+    shm_segment.unlink(install.env["PETCAM_SHM_STREAM"])
+    shm_segment.unlink(install.env["PETCAM_SHM_DETECTIONS"])
 
 
 def start_site(env: dict[str, str], port: int, log_dir: Path, *,

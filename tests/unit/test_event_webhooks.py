@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from events import webhooks
 from events.models import Event, EventRule, WebhookDelivery
 from events.webhook_target import TargetForbidden, check_literal, resolve_allowed
+from tests.support.event_rows import webhook_event
 from tests.support.roles import make_user
 from tests.support.webhook_receiver import Receiver
 
@@ -39,12 +40,7 @@ def fast(settings, transactional_db):
 
 
 def event_for(url: str) -> dict:
-    rule = EventRule.objects.create(camera="default", classes=["cat"], webhook_url=url,
-                                    webhook_secret=SECRET)
-    ev = Event.objects.create(rule=rule, camera="default", class_name="cat",
-                              started_at=datetime(2026, 12, 2, 12, tzinfo=UTC),
-                              peak_confidence=0.9)
-    return ev.to_api()
+    return webhook_event(url, SECRET)
 
 
 def test_signed_post_after_a_retry(fast, receiver):

@@ -23,6 +23,7 @@ from streaming.media.hub import Hub
 from streaming.media.shm.layout import Detection, DetectionResult
 from streaming.media.types import CameraConfig
 from streaming.worker.registry import CameraContext
+from tests.support.processes import until
 from tests.support.recordings import camera_units
 
 hooked: list[tuple[str, dict, bytes | None]] = []  # (kind, event, snapshot file then)
@@ -78,14 +79,19 @@ async def play(part: EventPart, units, confidences) -> None:
             part.on_detection(result(au, conf))
 
 
-async def until(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
+def play_to_the_end(part: EventPart, units, confidences, before_stop=None):
+    """Start the part, play the units with these detections, wait for the event's end,
+    await before_stop() if given, stop; (the ended Event, what before_stop returned)."""
+    async def main():
+        part.start(asyncio.get_running_loop())
+        await until(lambda: part.trackers)
+        await play(part, units, confidences)
+        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
+        extra = await before_stop() if before_stop else None
+        await part.stop()
+        return ev, extra
+
+    return asyncio.run(main())
 
 
 def test_detections_become_an_event_with_snapshot(part, hooks):
@@ -93,16 +99,8 @@ def test_detections_become_an_event_with_snapshot(part, hooks):
     units = camera_units(n=30, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
     confidences = [0.0] * 3 + [0.7, 0.9, 0.8] + [0.5] * 6 + [0.0] * 18  # peak: frame 5
 
-    async def main():
-        part.start(asyncio.get_running_loop())
-        await until(lambda: part.trackers)
-        await play(part, units, confidences)
-        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
-        still = await part.ops["events.still"]({})
-        await part.stop()
-        return ev, still
-
-    ev, still = asyncio.run(main())
+    ev, still = play_to_the_end(part, units, confidences,
+                                before_stop=lambda: part.ops["events.still"]({}))
     assert (ev.rule_id, ev.class_name, ev.peak_confidence) == (rule.pk, "cat",
                                                                pytest.approx(0.9))
     assert ev.frame_number == units[4].frame_number
@@ -129,16 +127,7 @@ def test_a_peak_on_the_start_frame_is_decoded_once(part, hooks):
     EventRule.objects.create(camera="default", classes=["cat"], min_confidence=0.6)
     units = camera_units(n=20, gop=15, t0=time.clock_gettime(time.CLOCK_MONOTONIC) + 0.05)
     confidences = [0.0] * 2 + [0.95, 0.7, 0.8] + [0.0] * 15  # peak: the start, frame 2
-
-    async def main():
-        part.start(asyncio.get_running_loop())
-        await until(lambda: part.trackers)
-        await play(part, units, confidences)
-        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
-        await part.stop()
-        return ev
-
-    ev = asyncio.run(main())
+    ev, _ = play_to_the_end(part, units, confidences)
     assert ev.frame_number == units[2].frame_number
     assert part.status()["event_rules"]["snapshot_decodes"] == 1
     (_, start, start_jpeg), (_, end, end_jpeg) = hooks
@@ -178,16 +167,8 @@ def test_joined_mid_gop_the_start_has_no_snapshot_the_end_has(part, hooks, caplo
     units = units[5:]  # the worker came up in the middle of the first GOP
     confidences = [0.9] * 15 + [0.0] * 10  # seen before and after the next IDR
 
-    async def main():
-        part.start(asyncio.get_running_loop())
-        await until(lambda: part.trackers)
-        await play(part, units, confidences)
-        ev = await until(lambda: Event.objects.filter(ended_at__isnull=False).first())
-        await part.stop()
-        return ev
-
     with caplog.at_level("INFO", logger="petcam.events"):
-        ev = asyncio.run(main())
+        ev, _ = play_to_the_end(part, units, confidences)
     (_, start, start_jpeg), (_, end, end_jpeg) = hooks
     assert start["snapshot_url"] is None and start_jpeg is None
     assert "without a snapshot: no decodable GOP kept" in caplog.text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import signal
@@ -19,19 +20,12 @@ import aiomqtt
 import pytest
 
 from events.mqtt import DISCONNECT_TIMEOUT, MqttConfig, MqttConfigError, MqttPublisher, discovery
+from tests.support import processes
 from tests.support.mosquitto import Subscriber, make_tls, running_broker
 from tests.support.processes import ROOT, wait_for
 
-
-async def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = predicate()
-        if last:
-            return last
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+# The predicates read the subscriber's and publisher's state on the loop itself.
+until = functools.partial(processes.until, in_thread=False)
 
 
 @contextlib.asynccontextmanager

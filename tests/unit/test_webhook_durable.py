@@ -16,14 +16,15 @@ import asyncio
 import hashlib
 import hmac
 import json
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from events import webhook_target, webhooks
-from events.models import Event, EventRule, WebhookDelivery
+from events.models import EventRule, WebhookDelivery
+from tests.support.event_rows import webhook_event
 from tests.support.mosquitto import make_tls
+from tests.support.processes import until
 from tests.support.roles import make_user
 from tests.support.webhook_receiver import Receiver
 
@@ -47,22 +48,7 @@ def receiver():
 
 
 def event_for(url: str) -> dict:
-    rule = EventRule.objects.create(camera="default", classes=["cat"], webhook_url=url,
-                                    webhook_secret=SECRET)
-    ev = Event.objects.create(rule=rule, camera="default", class_name="cat",
-                              started_at=datetime(2026, 12, 2, 12, tzinfo=UTC),
-                              peak_confidence=0.9)
-    return ev.to_api()
-
-
-async def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = await asyncio.to_thread(predicate)
-        if value:
-            return value
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return webhook_event(url, SECRET)
 
 
 def delivery() -> WebhookDelivery:
