@@ -4,8 +4,10 @@ Language: the account page's choice (accounts.models.Preferences), else what
 django.middleware.locale.LocaleMiddleware took from the browser's Accept-Language.
 Time zone: the account page's choice, else the browser's own zone, which every page's
 petcam/app_shell.js keeps in the `petcam_tz` cookie; else UTC. Server-rendered dates
-(the account page's token expiries) are shown in it; JS-rendered times already use the
-browser's zone.
+(the account page's token expiries) are shown in it. The account page's choice is also
+written into every page (`request.petcam_time_zone`, templates/base.html's
+data-time-zone) for the scripts' times (petcam/zone.js); without one they use the
+browser's zone, which is the cookie's.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class UserLocaleMiddleware:
         if language and valid_language(language):
             translation.activate(language)
             request.LANGUAGE_CODE = language
-        if not (zone and valid_time_zone(zone)):
-            zone = request.COOKIES.get(TZ_COOKIE, "")
+        chosen = zone if zone and valid_time_zone(zone) else ""
+        request.petcam_time_zone = chosen  # for the pages' scripts (base.html)
+        zone = chosen or request.COOKIES.get(TZ_COOKIE, "")
         if zone and valid_time_zone(zone):
             timezone.activate(zoneinfo.ZoneInfo(zone))
         else:

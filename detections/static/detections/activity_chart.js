@@ -11,6 +11,7 @@
  * gapSeconds, fetchedAt, error} and refresh() (a Promise), for tests.
  */
 import {classColor} from "./box_drawing.js";
+import {inZone} from "../petcam/zone.js";
 
 const REFRESH_MS = 60000;
 
@@ -68,7 +69,7 @@ export function startActivityChart(panel) {
     else if (!activity.classes.length) note.textContent = gettext("Nothing seen in the last hour.");
     else note.textContent = interpolate(gettext("A sighting: in view, with breaks of up to %(gap)s s. Updated %(time)s."), {
       gap: Math.round(activity.gapSeconds),
-      time: activity.fetchedAt.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit"})}, true);
+      time: activity.fetchedAt.toLocaleTimeString([], inZone({hour: "2-digit", minute: "2-digit"}))}, true);
   }
 
   function draw() {

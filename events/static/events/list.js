@@ -1,6 +1,7 @@
 /* The events list (templates/events.html): GET /api/events/ (filters → query), snapshot
  * thumbnails, the clip through the recording's playback page, DELETE with the CSRF header. */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {inZone} from "../petcam/zone.js";
 
 const grid = document.getElementById("grid"), empty = document.getElementById("empty");
 const form = document.getElementById("filters"), listError = document.getElementById("list-error");
@@ -15,7 +16,7 @@ function el(tag, attrs, text) {
   return e;
 }
 function fmtWhen(iso) {
-  return iso ? new Date(iso).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"}) : "";
+  return iso ? new Date(iso).toLocaleString([], inZone({dateStyle: "medium", timeStyle: "medium"})) : "";
 }
 function fmtLength(ev) {
   if (!ev.ended_at) return gettext("still going");

@@ -2,6 +2,7 @@
  * subscribe this browser with Web Push (the site's VAPID key), choose cameras, classes
  * and quiet hours, and list or remove the user's devices. */
 import {csrfToken} from "../petcam/csrf.js";
+import {formZone} from "../petcam/zone.js";
 
 const form = document.getElementById("notify-form");
 const statusLine = document.getElementById("notify-status");
@@ -33,7 +34,7 @@ function choices() {
   return {label: (data.get("label") || "").trim(), cameras: data.getAll("cameras"),
           classes: data.getAll("classes"), quiet_start: data.get("quiet_start") || null,
           quiet_end: data.get("quiet_end") || null,
-          timezone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC"};
+          timezone: formZone()};
 }
 
 function fill(row) {

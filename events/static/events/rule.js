@@ -2,6 +2,7 @@
  * POST /api/event-rules/ or PATCH /api/event-rules/{id}/, and the zone drawn as a polygon
  * on a still of the camera (GET /api/cameras/{camera}/still/), in fractions of the picture. */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {formZone} from "../petcam/zone.js";
 
 const rule = JSON.parse(document.getElementById("rule-data").textContent);
 const form = document.getElementById("rule-form"), error = document.getElementById("rule-error");
@@ -12,7 +13,7 @@ let zone = rule ? rule.zone.map(p => [p[0], p[1]]) : [];
 function field(name) { return form.elements.namedItem(name); }
 
 function fill() {
-  field("timezone").value = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  field("timezone").value = formZone();
   if (!rule) return;
   field("camera").value = rule.camera;
   field("name").value = rule.name;

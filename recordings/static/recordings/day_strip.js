@@ -1,11 +1,12 @@
 /* The playback page's day strip (templates/playback.html): this camera's recordings of
- * the day the one on screen began (midnight to midnight in the browser's time zone, GET
+ * the day the one on screen began (midnight to midnight in the page's time zone, GET
  * /api/cameras/{camera}/recording-spans/), on one time axis zoomed to where there are
  * recordings. Continuous (schedule) segments fill the strip's height; event and manual
  * recordings are drawn narrower on top of them, so one made during a continuous segment
  * stays visible and clickable. The recording being played is outlined, with a line where
  * its picture on screen is (dayStripAt); a click (or tap) on any other plays it.
  * ◀ / ▶ show the day before / after (not past today). */
+import {inZone, midnightIn} from "../petcam/zone.js";
 
 const MIN_VIEW_MS = 20_000;       // never zoom closer than 20 seconds
 const TICK_STEPS_S = [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
@@ -27,8 +28,8 @@ function el(tag, attrs, text) {
   return e;
 }
 function clock(ms, seconds) {
-  return new Date(ms).toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false,
-                                              second: seconds ? "2-digit" : undefined});
+  return new Date(ms).toLocaleTimeString([], inZone({hour: "2-digit", minute: "2-digit", hour12: false,
+                                                     second: seconds ? "2-digit" : undefined}));
 }
 function endOf(r) {
   if (r.ended_at) return Date.parse(r.ended_at);
@@ -49,9 +50,7 @@ function viewOf(spans, dayStart, dayEnd) {
   return [Math.max(dayStart, lo), Math.min(dayEnd, hi)];
 }
 
-function midnight(date, plusDays) {  // local midnight; DST-safe (no 24 h arithmetic)
-  return new Date(date.getFullYear(), date.getMonth(), date.getDate() + (plusDays || 0));
-}
+const midnight = midnightIn;  // in the page's time zone; DST-safe (no 24 h arithmetic)
 
 export async function showDayStrip(rec, getJson, state) {
   const root = document.getElementById("day-strip");
@@ -107,7 +106,7 @@ export async function showDayStrip(rec, getJson, state) {
     const onThisDay = startMs >= day.getTime() && startMs < end.getTime();
     if (onThisDay && !spans.some((s) => s.rec.id === rec.id)) spans.push({rec: rec, start: startMs, end: endOf(rec)});
     [lo, hi] = viewOf(spans, day.getTime(), end.getTime());
-    document.getElementById("ds-date").textContent = day.toLocaleDateString([], {weekday: "long", day: "numeric", month: "long"});
+    document.getElementById("ds-date").textContent = day.toLocaleDateString([], inZone({weekday: "long", day: "numeric", month: "long"}));
     note.hidden = spans.length > 0;
     next.disabled = end.getTime() > Date.now();
     root.hidden = false;

@@ -6,6 +6,7 @@
 import {csrfToken as csrf} from "../petcam/csrf.js";
 import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
+import {inZone} from "../petcam/zone.js";
 
 // The API's words on the cards' chips, in the page's language (unknown ones as they are).
 const CHIP_WORDS = {
@@ -36,7 +37,7 @@ function fmtSize(b) {
 }
 function fmtWhen(iso) {
   if (!iso) return "";
-  return new Date(iso).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"});
+  return new Date(iso).toLocaleString([], inZone({dateStyle: "medium", timeStyle: "medium"}));
 }
 function el(tag, attrs, text) {
   const e = document.createElement(tag);

@@ -27,6 +27,7 @@ import * as draw from "../detections/box_drawing.js";
 import {dayStripAt, showDayStrip} from "./day_strip.js";
 import {renameButton} from "./rename.js";
 import {fileName, recordingTitle} from "./title.js";
+import {inZone} from "../petcam/zone.js";
 
 const root = document.getElementById("playback");
 const id = root.dataset.recording;
@@ -359,7 +360,7 @@ async function start() {
   }
   document.getElementById("pb-file").textContent = fileName(rec);
   document.getElementById("pb-meta").textContent = rec.camera + " · " +
-    new Date(rec.started_at).toLocaleString([], {dateStyle: "medium", timeStyle: "medium"}) +
+    new Date(rec.started_at).toLocaleString([], inZone({dateStyle: "medium", timeStyle: "medium"})) +
     " · " + fmt(rec.duration) + (rec.width ? " · " + rec.width + "×" + rec.height : "");
   document.getElementById("pb-download").href = rec.download_url;
   setUpShare(rec);

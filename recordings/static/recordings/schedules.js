@@ -4,6 +4,7 @@
  * the schedule back in words as it is filled ("Record continuously: weekdays 08:00–18:00,
  * in 10-minute files"), like the list does (recordings/schedule_fields.py: describe). */
 import {csrfToken as csrf} from "../petcam/csrf.js";
+import {formZone} from "../petcam/zone.js";
 
 const schedules = JSON.parse(document.getElementById("schedules-data").textContent);
 const form = document.getElementById("schedule-form");
@@ -86,7 +87,7 @@ function openForm(camera, schedule) {
   field("start").value = schedule ? schedule.start : "08:00";
   field("end").value = schedule ? schedule.end : "18:00";
   field("timezone").value = schedule ? schedule.timezone
-    : (Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC");
+    : formZone();
   field("segment_minutes").value = schedule ? schedule.segment_minutes : 10;
   field("enabled").checked = schedule ? schedule.enabled : true;
   preview();

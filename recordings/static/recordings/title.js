@@ -2,6 +2,7 @@
  * ("Cat · Tue 18:08 · 2 min"), never the file name (that stays in the tooltip).
  * Shared by the recordings list, the playback page and the live page's "saved" note;
  * recordings/titles.py says the same on the server (the admin). */
+import {inZone} from "../petcam/zone.js";
 
 function cap(s) { return s ? s.charAt(0).toUpperCase() + s.slice(1) : s; }
 
@@ -24,8 +25,8 @@ export function recordingTitle(rec) {
   const parts = [whatWasSeen(rec)];
   if (rec.started_at) {
     const when = new Date(rec.started_at);
-    parts.push(when.toLocaleDateString([], {weekday: "short"}) + " " +
-               when.toLocaleTimeString([], {hour: "2-digit", minute: "2-digit", hour12: false}));
+    parts.push(when.toLocaleDateString([], inZone({weekday: "short"})) + " " +
+               when.toLocaleTimeString([], inZone({hour: "2-digit", minute: "2-digit", hour12: false})));
   }
   if (rec.status !== "recording") parts.push(spokenDuration(rec.duration));  // not known yet
   return parts.join(" · ");

@@ -5,6 +5,7 @@
  * and the frame rate from it (live/overlay.js). Operators and admins also get the
  * figures in the page's details panel (templates/live.html renders it only for them).
  */
+import {inZone} from "../../petcam/zone.js";
 const POLL_MS = 1000;
 
 const PHASE_WORDS = {starting: "starting", live: "live", off: "off"};
@@ -35,7 +36,7 @@ function showDayNight(s) {
   label.textContent = cameraWord(s.active_camera);
   const last = s.last_camera_switch;
   label.title = last ? interpolate(gettext("switched to the %(camera)s at %(time)s"), {
-    camera: cameraWord(last.active_camera), time: new Date(last.at).toLocaleTimeString()}, true) : "";
+    camera: cameraWord(last.active_camera), time: new Date(last.at).toLocaleTimeString([], inZone())}, true) : "";
 }
 
 
