@@ -114,11 +114,14 @@ def test_the_account_page_zone_is_the_scripts_zone_too(site):
         assert datetime.fromisoformat(strip["day"].replace("Z", "+00:00")) == midnight
 
         # midnights across New York's DST start (8 March 2026: a 23-hour day)
-        days = page.evaluate("""async () => {
-            const {midnightIn} = await import("/static/petcam/zone.js");
+        days, offsets = page.evaluate("""async () => {
+            const {midnightIn, offsetAt} = await import("/static/petcam/zone.js");
             const noon = new Date("2026-03-08T17:00:00Z");
-            return [-1, 0, 1].map((d) => midnightIn(noon, d).toISOString()); }""")
+            return [[-1, 0, 1].map((d) => midnightIn(noon, d).toISOString()),
+                    ["2026-01-15T12:00:00.750Z", "2026-07-15T12:00:00Z"].map(
+                        (iso) => offsetAt(Date.parse(iso)) / 3600000)]; }""")
         assert days == ["2026-03-07T05:00:00.000Z", "2026-03-08T05:00:00.000Z",
                         "2026-03-09T04:00:00.000Z"]
+        assert offsets == [-5, -4]  # EST, EDT: the day strip's ticks sit on these hours
         assert not errors, errors
         browser.close()

@@ -25,6 +25,12 @@ function wallAsUtc(ms) {
   return Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
 }
 
+/* How far the page's zone's wall clock is ahead of UTC at instant `ms`, in ms. */
+export function offsetAt(ms) {
+  const whole = Math.floor(ms / 1000) * 1000;  // the wall clock is read to the second
+  return wallAsUtc(whole) - whole;
+}
+
 /* Midnight starting the day of `date` in the page's zone, `plusDays` days on (a Date).
  * Calendar arithmetic, then the zone's offset at that midnight: right across DST. */
 export function midnightIn(date, plusDays) {

@@ -6,7 +6,7 @@
  * stays visible and clickable. The recording being played is outlined, with a line where
  * its picture on screen is (dayStripAt); a click (or tap) on any other plays it.
  * ◀ / ▶ show the day before / after (not past today). */
-import {inZone, midnightIn} from "../petcam/zone.js";
+import {inZone, midnightIn, offsetAt} from "../petcam/zone.js";
 
 const MIN_VIEW_MS = 20_000;       // never zoom closer than 20 seconds
 const TICK_STEPS_S = [10, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600];
@@ -87,7 +87,8 @@ export async function showDayStrip(rec, getJson, state) {
     const most = Math.max(2, Math.floor(width / 70));
     const step = 1000 * (TICK_STEPS_S.find((s) => (hi - lo) / 1000 / s <= most) || 21600);
     const half = (step < 60_000 ? 30 : 20) * 100 / Math.max(1, width);  // a label's half width, in %
-    for (let t = Math.ceil(lo / step) * step; t <= hi; t += step) {
+    const shift = offsetAt(lo) % step;  // ticks on the zone's whole hours, not UTC's
+    for (let t = Math.ceil((lo + shift) / step) * step - shift; t <= hi; t += step) {
       if (pct(t) < half || pct(t) > 100 - half) continue;  // its label would stick out
       const tick = el("span", {}, clock(t, step < 60_000));
       tick.style.left = pct(t) + "%";
