@@ -15,14 +15,13 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from tests.browser.test_browser_detections import SAMPLE_JS, check_sample
-from tests.support.browser import READ_VIDEO_FRAME_CODE, launch, screenshot
+from tests.support.browser import NO_WEBRTC, READ_VIDEO_FRAME_CODE, launch, screenshot
 from tests.support.processes import start_install, start_simulator
 
 pytestmark = pytest.mark.browser
 
 SIM_ARGS = ("--fps", "30", "--bitrate", "1500", "--profile", "main", "--detect-fps", "30",
             "--width", "640", "--height", "360")
-NO_WEBRTC = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;"
 # iOS Safari (17.1+): no MediaSource, a ManagedMediaSource. Chromium has only the former;
 # under the other name it exercises the page's choice (and its remote-playback switch).
 IOS_LIKE = NO_WEBRTC + "window.ManagedMediaSource = window.MediaSource; delete window.MediaSource;"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.support.browser import launch, screenshot
+from tests.support.browser import NO_WEBRTC, launch, screenshot
 from tests.support.two_camera_site import SIZES
 
 pytestmark = pytest.mark.browser
@@ -34,6 +34,35 @@ def site(two_camera_site):
     two_camera_site.wait_both_live()
     two_camera_site.stop_recordings()
     return two_camera_site
+
+
+def test_the_grid_says_how_each_camera_plays_and_falls_back_to_the_websocket(site):
+    """An operator's tile details say "via WebRTC"; in a browser without WebRTC every
+    tile plays over the WebSocket instead and says so, with a switch back offered only
+    where the other way exists."""
+    with sync_playwright() as pw:
+        browser = launch(pw)
+        for init_script, transport in (("", "WebRTC"), (NO_WEBRTC, "WebSocket")):
+            context = browser.new_context(viewport={"width": 1366, "height": 768})
+            context.add_init_script(init_script)
+            page = context.new_page()
+            page.goto(site.base + "/")
+            page.get_by_label("Username").fill(site.username)
+            page.get_by_label("Password").fill(site.password)
+            page.get_by_role("button", name="Log in").click()
+            for slug, (width, _) in SIZES.items():
+                tile = page.get_by_test_id(f"tile-{slug}")
+                page.wait_for_function(playing(f"[data-testid=tile-{slug}] video", width),
+                                       timeout=30_000)
+                expect(tile.get_by_test_id("transport")).to_have_text(transport)
+                switch = tile.get_by_test_id("transport-switch")
+                if transport == "WebRTC":
+                    expect(switch).to_have_text("use WebSocket")
+                else:
+                    expect(switch).to_be_hidden()  # no WebRTC to switch to
+            screenshot(page, f"portal-grid-{transport.lower()}")
+            context.close()
+        browser.close()
 
 
 def test_watch_record_find_play_delete(site):

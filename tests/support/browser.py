@@ -9,6 +9,8 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-quic"]
+# An init script: a browser without WebRTC (the pages fall back to live over the WebSocket).
+NO_WEBRTC = "delete window.RTCPeerConnection; delete window.webkitRTCPeerConnection;"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
